@@ -1,0 +1,64 @@
+# strata: top-level build.
+#
+#   make              build the extension (PGXS), stratad and stratactl
+#   make install      install them into PostgreSQL 15's directories
+#   make check        run every test suite (unit, pg_regress, TAP)
+#   make check-asan   unit and TAP suites under AddressSanitizer + UBSan
+#   make run          install dependencies, build, install, start a demo
+#                     compute on the embedded sidecar (tools/run-demo.sh)
+#   make bench        pgbench on strata beside vanilla PostgreSQL
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+export PG_CONFIG
+
+.PHONY: all install uninstall clean check check-unit check-regress check-tap \
+	check-asan run bench deps
+
+all:
+	$(MAKE) -C server
+	$(MAKE) -C extension
+
+install: all
+	$(MAKE) -C server install
+	$(MAKE) -C extension install
+
+uninstall:
+	$(MAKE) -C server uninstall
+	$(MAKE) -C extension uninstall
+
+clean:
+	$(MAKE) -C server clean
+	$(MAKE) -C extension clean
+	rm -rf regress/tmp_check regress/results regress/log regress/regression.*
+
+# Installing needs root; tools/as-root.sh uses sudo when we are not root.
+check: all
+	tools/as-root.sh $(MAKE) install
+	$(MAKE) check-unit
+	tools/run-tests.sh regress
+	tools/run-tests.sh tap
+
+check-unit:
+	$(MAKE) -C server check
+
+check-asan:
+	$(MAKE) -C server clean
+	$(MAKE) -C extension clean
+	$(MAKE) -C server SANITIZE=1
+	$(MAKE) -C extension SANITIZE=1
+	tools/as-root.sh $(MAKE) -C server SANITIZE=1 install
+	tools/as-root.sh $(MAKE) -C extension SANITIZE=1 install
+	$(MAKE) -C server SANITIZE=1 check
+	STRATA_ASAN=1 tools/run-tests.sh tap
+	$(MAKE) -C server clean
+	$(MAKE) -C extension clean
+
+run:
+	tools/run-demo.sh
+
+deps:
+	tools/install-deps.sh
+
+bench: all
+	tools/as-root.sh $(MAKE) install
+	bench/pgbench-compare.sh

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * readahead.h
+ *	  Sequential-read detection for the prefetch ring.
+ *
+ * Stock PostgreSQL 15 sequential scans issue no prefetch, so every strata
+ * read reports here; when a process reads a relation's main fork block
+ * after block, it prefetches a window ahead that doubles up to
+ * strata.readahead_max, skipping blocks already in shared buffers and
+ * never past the cached relation size.  Per process, no shared state.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_READAHEAD_H
+#define STRATA_READAHEAD_H
+
+#include "postgres.h"
+
+#include "storage/smgr.h"
+
+extern void readahead_note_read(SMgrRelation reln, ForkNumber fork, BlockNumber blk);
+
+#endif							/* STRATA_READAHEAD_H */

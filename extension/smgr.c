@@ -1,0 +1,382 @@
+/*-------------------------------------------------------------------------
+ *
+ * smgr.c
+ *	  The strata storage manager: temp relations stay on md, every other
+ *	  relation fork lives in stratad (ARCHITECTURE.md 2.2).
+ *
+ * Each strata fork keeps an empty local "stub" file made by md: it keeps
+ * GetNewRelFileNode()'s collision check and md's deferred unlink working,
+ * and it is what smgrimmedsync() (a slot gcc compiled to a direct md call)
+ * fsyncs.  Stubs are never read or written (I11).
+ *
+ * Writes return once stratad acknowledged them (in its log, in the kernel)
+ * and register a sync request like md's register_dirty_segment(), so the
+ * checkpoint's sync phase sends one SYNC (xsync.c).  Sizes come from the
+ * shared relsize cache, filled from acknowledgements and NBLOCKS answers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "access/xlogrecovery.h"
+#include "access/xlogutils.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/md.h"
+#include "storage/smgr.h"
+#include "utils/rel.h"
+
+#include "comm.h"
+#include "key.h"
+#include "lsn.h"
+#include "patch.h"
+#include "readahead.h"
+#include "strata.h"
+
+/* The LSN a change is stamped with: where WAL is now (I7 keeps it ordered). */
+static XLogRecPtr
+change_lsn(void)
+{
+	XLogRecPtr	lsn;
+
+	if (RecoveryInProgress())
+		lsn = GetXLogReplayRecPtr(NULL);
+	else
+		lsn = GetXLogInsertRecPtr();
+	return lsn == InvalidXLogRecPtr ? 1 : lsn;
+}
+
+static void
+init_req(struct proto_req *req, uint8 tag, RelFileNode rnode, ForkNumber fork)
+{
+	memset(req, 0, sizeof(*req));
+	req->tag = tag;
+	req->rel = comm_rel(rnode, fork);
+	if (tag >= PROTO_CREATE)
+		req->request_lsn = change_lsn();
+	else
+		req->request_lsn = LSN_MAX;
+}
+
+/* Every request outside recovery first makes sure unlogged forks were reset. */
+static void
+before_request(void)
+{
+	utility_maybe_reset_unlogged();
+}
+
+static const char *
+fork_path(RelFileNode rnode, ForkNumber fork)
+{
+	return relpathperm(rnode, fork);
+}
+
+/* ---------- smgr callbacks ---------- */
+
+static void
+strata_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
+{
+	struct proto_req req;
+	comm_result res;
+
+	/* the stub, with md's own checks and errors */
+	mdcreate(reln, forknum, isRedo);
+	if (SmgrIsTemp(reln))
+		return;
+
+	before_request();
+	init_req(&req, PROTO_CREATE, reln->smgr_rnode.node, forknum);
+	if (isRedo)
+		req.flags = PROTO_CREATE_TOLERATE_EXISTS;
+	comm_call(&req, &res);
+	strata_count(SC_CREATE, 1);
+	if (res.error)
+		comm_error(&res, psprintf("create relation fork \"%s\"",
+								  fork_path(reln->smgr_rnode.node, forknum)));
+	if (isRedo)
+		relsize_forget_rel(reln->smgr_rnode.node);
+	else
+		relsize_set(reln->smgr_rnode.node, forknum, 0);
+}
+
+/*
+ * Size of a fork from the cache or stratad; RELSIZE_NOT_EXISTS if stratad
+ * does not have it.
+ */
+static BlockNumber
+fork_size(RelFileNode rnode, ForkNumber forknum)
+{
+	struct proto_req req;
+	comm_result res;
+	BlockNumber nblocks;
+	uint64		changes;
+
+	if (relsize_get(rnode, forknum, &nblocks))
+	{
+		strata_count(SC_RELSIZE_HITS, 1);
+		return nblocks;
+	}
+	strata_count(SC_RELSIZE_MISSES, 1);
+	before_request();
+	changes = relsize_change_count();
+	init_req(&req, PROTO_NBLOCKS, rnode, forknum);
+	comm_call(&req, &res);
+	strata_count(SC_NBLOCKS, 1);
+	if (res.error && res.errcode != PROTO_E_NOT_FOUND)
+		comm_error(&res, psprintf("get size of relation fork \"%s\"",
+								  fork_path(rnode, forknum)));
+	nblocks = res.error ? RELSIZE_NOT_EXISTS : res.nblocks;
+	/* I10: only if no local change raced with the question */
+	relsize_set_if_unchanged(rnode, forknum, nblocks, changes);
+	return nblocks;
+}
+
+static bool
+strata_exists(SMgrRelation reln, ForkNumber forknum)
+{
+	if (SmgrIsTemp(reln))
+		return mdexists(reln, forknum);
+	strata_count(SC_EXISTS, 1);
+	return fork_size(reln->smgr_rnode.node, forknum) != RELSIZE_NOT_EXISTS;
+}
+
+static void
+strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
+{
+	struct proto_req req;
+	comm_result res;
+
+	if (RelFileNodeBackendIsTemp(rnode))
+	{
+		mdunlink(rnode, forknum, isRedo);
+		return;
+	}
+
+	/*
+	 * stratad first, then the stub: a stub without data is recreated as
+	 * needed, data without a stub could be reused by a new relfilenode.
+	 */
+	before_request();
+	init_req(&req, PROTO_UNLINK, rnode.node,
+			 forknum == InvalidForkNumber ? KEY_FORK_ALL : forknum);
+	if (forknum == InvalidForkNumber)
+		req.rel.fork = KEY_FORK_ALL;
+	comm_call(&req, &res);
+	strata_count(SC_UNLINK, 1);
+	relsize_forget_rel(rnode.node);
+	comm_forget_rel(rnode.node);
+	if (res.error)
+	{
+		/* like md's unlink failures: the relation is gone for PostgreSQL */
+		ereport(WARNING,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not remove relation \"%s\" from stratad: %s",
+						relpathperm(rnode.node, forknum == InvalidForkNumber ? MAIN_FORKNUM : forknum),
+						res.errmsg)));
+	}
+	mdunlink(rnode, forknum, isRedo);
+}
+
+/* Send a page-carrying change and account for it. */
+static uint64
+send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
+		  BlockNumber blocknum, char *buffer, bool skipFsync)
+{
+	RelFileNode rnode = reln->smgr_rnode.node;
+	struct proto_req req;
+	comm_result res;
+
+	before_request();
+	init_req(&req, tag, rnode, forknum);
+	req.blk = blocknum;
+	req.page = (const uint8 *) buffer;
+	comm_call(&req, &res);
+	strata_count(tag == PROTO_WRITE ? SC_WRITE : SC_EXTEND, 1);
+	if (res.error)
+		comm_error(&res, psprintf("%s block %u of relation \"%s\"",
+								  tag == PROTO_WRITE ? "write" : "extend",
+								  blocknum, fork_path(rnode, forknum)));
+	lwlsn_advance(rnode, forknum, blocknum, res.stored_lsn);
+	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
+	xsync_register_write(rnode, forknum, skipFsync);
+	return res.stored_lsn;
+}
+
+static void
+strata_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+			  char *buffer, bool skipFsync)
+{
+	if (SmgrIsTemp(reln))
+	{
+		mdextend(reln, forknum, blocknum, buffer, skipFsync);
+		return;
+	}
+	/* md's limit: InvalidBlockNumber is P_NEW */
+	if (blocknum == InvalidBlockNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot extend file \"%s\" beyond %u blocks",
+						fork_path(reln->smgr_rnode.node, forknum),
+						InvalidBlockNumber)));
+	(void) send_page(PROTO_EXTEND, reln, forknum, blocknum, buffer, skipFsync);
+	relsize_extend(reln->smgr_rnode.node, forknum, blocknum + 1);
+}
+
+static bool
+strata_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
+{
+	if (SmgrIsTemp(reln))
+		return mdprefetch(reln, forknum, blocknum);
+	before_request();
+	comm_prefetch(reln->smgr_rnode.node, forknum, blocknum);
+	return true;
+}
+
+static void
+strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+			char *buffer)
+{
+	RelFileNode rnode = reln->smgr_rnode.node;
+	comm_result res;
+
+	if (SmgrIsTemp(reln))
+	{
+		mdread(reln, forknum, blocknum, buffer);
+		return;
+	}
+	before_request();
+	readahead_note_read(reln, forknum, blocknum);
+	if (comm_read(rnode, forknum, blocknum, buffer, &res))
+		return;
+
+	/* md's behaviour for a block past the end of the file */
+	if (res.errcode == PROTO_E_BEYOND_EOF && (zero_damaged_pages || InRecovery))
+	{
+		MemSet(buffer, 0, BLCKSZ);
+		return;
+	}
+	if (res.errcode == PROTO_E_BEYOND_EOF)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("could not read block %u in file \"%s\": read only 0 of %d bytes",
+						blocknum, fork_path(rnode, forknum), BLCKSZ),
+				 errdetail("stratad: %s", res.errmsg)));
+	comm_error(&res, psprintf("read block %u in file \"%s\"", blocknum,
+							  fork_path(rnode, forknum)));
+}
+
+static void
+strata_write(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+			 char *buffer, bool skipFsync)
+{
+	if (SmgrIsTemp(reln))
+	{
+		mdwrite(reln, forknum, blocknum, buffer, skipFsync);
+		return;
+	}
+	(void) send_page(PROTO_WRITE, reln, forknum, blocknum, buffer, skipFsync);
+}
+
+static void
+strata_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
+				 BlockNumber nblocks)
+{
+	/* stratad bounds its own dirty data; nothing to hint */
+	if (SmgrIsTemp(reln))
+		mdwriteback(reln, forknum, blocknum, nblocks);
+}
+
+static BlockNumber
+strata_nblocks(SMgrRelation reln, ForkNumber forknum)
+{
+	BlockNumber nblocks;
+
+	if (SmgrIsTemp(reln))
+		return mdnblocks(reln, forknum);
+	nblocks = fork_size(reln->smgr_rnode.node, forknum);
+	if (nblocks == RELSIZE_NOT_EXISTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FILE),
+				 errmsg("could not open file \"%s\": No such file or directory",
+						fork_path(reln->smgr_rnode.node, forknum)),
+				 errdetail("stratad has no such relation fork.")));
+	return nblocks;
+}
+
+/*
+ * Called inside RelationTruncate()'s critical section in 15.20, so an
+ * ERROR here is a PANIC, as a failed ftruncate is for md.
+ */
+static void
+strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
+				BlockNumber nblocks)
+{
+	RelFileNode rnode = reln->smgr_rnode.node;
+	struct proto_req req;
+	comm_result res;
+
+	if (SmgrIsTemp(reln))
+	{
+		mdtruncate(reln, forknum, old_blocks, nblocks);
+		return;
+	}
+	before_request();
+	init_req(&req, PROTO_TRUNCATE, rnode, forknum);
+	req.nblocks = nblocks;
+	comm_call(&req, &res);
+	strata_count(SC_TRUNCATE, 1);
+	comm_forget_rel(rnode);
+	if (res.error)
+	{
+		/* md tolerates a too-short file in recovery */
+		if (res.errcode == PROTO_E_BEYOND_EOF && InRecovery)
+		{
+			relsize_forget_rel(rnode);
+			return;
+		}
+		relsize_forget_rel(rnode);
+		comm_error(&res, psprintf("truncate relation \"%s\" to %u blocks",
+								  fork_path(rnode, forknum), nblocks));
+	}
+	relsize_set(rnode, forknum, nblocks);
+	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
+	xsync_register_write(rnode, forknum, false);
+}
+
+/*
+ * Never reached on Debian's build (gcc made smgrimmedsync() call md
+ * directly); if a build does reach it, sync the stub and remember to SYNC
+ * before commit.
+ */
+static void
+strata_immedsync(SMgrRelation reln, ForkNumber forknum)
+{
+	mdimmedsync(reln, forknum);
+	if (!SmgrIsTemp(reln))
+		xsync_register_write(reln->smgr_rnode.node, forknum, true);
+}
+
+static const strata_f_smgr strata_smgr = {
+	.smgr_init = mdinit,
+	.smgr_shutdown = NULL,
+	.smgr_open = mdopen,
+	.smgr_close = mdclose,	/* closes the stub */
+	.smgr_create = strata_create,
+	.smgr_exists = strata_exists,
+	.smgr_unlink = strata_unlink,
+	.smgr_extend = strata_extend,
+	.smgr_prefetch = strata_prefetch,
+	.smgr_read = strata_read,
+	.smgr_write = strata_write,
+	.smgr_writeback = strata_writeback,
+	.smgr_nblocks = strata_nblocks,
+	.smgr_truncate = strata_truncate,
+	.smgr_immedsync = strata_immedsync,
+};
+
+const struct strata_f_smgr *
+strata_smgr_table(void)
+{
+	return &strata_smgr;
+}

@@ -1,0 +1,176 @@
+/*-------------------------------------------------------------------------
+ *
+ * strata.c
+ *	  Module load: checks, GUCs, shared memory, and installing the storage
+ *	  manager (ARCHITECTURE.md 2.1).
+ *
+ * _PG_init runs in the postmaster while it loads shared_preload_libraries,
+ * before it forks anything, so every child inherits the patched tables,
+ * the hooks and the transaction callback.  Loading anywhere else is an
+ * ERROR with a hint; a server this build was not verified against is
+ * FATAL (I12).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "patch.h"
+#include "strata.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Server minors whose table layouts and signatures strata was checked on. */
+static const int verified_versions[] = {150020};
+
+char	   *strata_stratad_connstring = "";
+char	   *strata_tenant_id = "default";
+char	   *strata_timeline_id = "default";
+char	   *strata_stratad_path = "";
+int			strata_stratad_http_port = 9898;
+int			strata_readahead_buffer_size = 128;
+int			strata_readahead_max = 32;
+int			strata_reconnect_timeout_ms = 60000;
+int			strata_response_timeout_ms = 120000;
+int			strata_relsize_cache_size = 65536;
+int			strata_lwlsn_cache_size = 131072;
+
+static shmem_request_hook_type prev_shmem_request_hook;
+static shmem_startup_hook_type prev_shmem_startup_hook;
+
+static void
+define_gucs(void)
+{
+	DefineCustomStringVariable("strata.stratad_connstring",
+							   "libpq connection string of an external stratad; empty runs the embedded one.",
+							   "The embedded stratad keeps its data in $PGDATA/pg_strata.",
+							   &strata_stratad_connstring, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("strata.tenant_id",
+							   "Tenant whose timeline this compute uses (hex), or \"default\".",
+							   NULL, &strata_tenant_id, "default",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("strata.timeline_id",
+							   "Timeline this compute uses (hex), or \"default\".",
+							   NULL, &strata_timeline_id, "default",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("strata.stratad_path",
+							   "Path of the stratad binary for the embedded sidecar; empty means next to postgres.",
+							   NULL, &strata_stratad_path, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.stratad_http_port",
+							"Management API port of the embedded stratad on 127.0.0.1 (a free port is used if taken).",
+							NULL, &strata_stratad_http_port, 9898, 0, 65535,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.readahead_buffer_size",
+							"Slots in each process's in-order request ring.",
+							NULL, &strata_readahead_buffer_size, 128, 16, 4096,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.readahead_max",
+							"Largest sequential readahead window, in blocks (0 disables readahead).",
+							NULL, &strata_readahead_max, 32, 0, 2048,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.reconnect_timeout",
+							"How long to retry connecting to stratad before failing with ERROR.",
+							NULL, &strata_reconnect_timeout_ms, 60000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.response_timeout",
+							"How long to wait for any response before reconnecting and re-sending.",
+							NULL, &strata_response_timeout_ms, 120000, 100, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.relsize_cache_size",
+							"Entries in the shared relation size cache.",
+							NULL, &strata_relsize_cache_size, 65536, 128, INT_MAX / 64,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.lwlsn_cache_size",
+							"Slots in the shared last-written LSN cache.",
+							NULL, &strata_lwlsn_cache_size, 131072, 1024, INT_MAX / 16,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("strata");
+}
+
+static void
+check_server(void)
+{
+	int			running = atoi(GetConfigOption("server_version_num", false, false));
+	bool		verified = false;
+
+	if (running != PG_VERSION_NUM)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("strata was built for server version %d but this server is version %d",
+						PG_VERSION_NUM, running),
+				 errhint("Rebuild strata against this server's headers.")));
+	for (int i = 0; i < (int) lengthof(verified_versions); i++)
+		verified |= verified_versions[i] == running;
+	if (!verified)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("strata has not been verified on server version %d", running),
+				 errhint("Repeat the checks of shared/spikes/smgr-patch on this build, then add it to strata's verified versions.")));
+	if (wal_level == WAL_LEVEL_MINIMAL)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("strata requires wal_level \"replica\" or higher"),
+				 errdetail("With wal_level \"minimal\", commits sync new relations by calling md directly, past any hook.")));
+}
+
+static void
+strata_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(add_size(stats_shmem_size(),
+									add_size(relsize_shmem_size(), lwlsn_shmem_size())));
+	RequestNamedLWLockTranche("strata", STRATA_NLOCKS);
+}
+
+static void
+strata_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	stats_shmem_init();
+	relsize_shmem_init();
+	lwlsn_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
+	if (!IsUnderPostmaster)
+		utility_shmem_startup();
+}
+
+void
+_PG_init(void)
+{
+	const strata_builtin_patch *sizefns;
+	int			nsizefns;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("strata must be loaded via shared_preload_libraries"),
+				 errhint("Add 'strata' to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	check_server();
+	define_gucs();
+
+	sizefns = dbsize_patches(&nsizefns);
+	patch_install(strata_smgr_table(), xsync_md_syncfiletag, sizefns, nsizefns,
+				  utility_dbase_redo);
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = strata_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = strata_shmem_startup;
+
+	xsync_init();
+	utility_init();
+	supervisor_register();
+}

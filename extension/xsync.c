@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * xsync.c
+ *	  Making acknowledged writes crash-durable: SYNC at the checkpoint and
+ *	  before committing writes that bypassed shared buffers (ARCHITECTURE.md
+ *	  2.2, I1).
+ *
+ * A strata write registers a sync request exactly as md's
+ * register_dirty_segment() does, so the checkpointer's pending-ops table
+ * holds one entry per written relation fork.  The checkpoint's sync phase
+ * calls syncsw[SYNC_HANDLER_MD].sync_syncfiletag for each, which we
+ * patched to xsync_md_syncfiletag(): the first call sends one SYNC to
+ * stratad, and the rest see that every write acknowledged so far is
+ * already covered (write_gen vs synced_gen) and return at once.  A failed
+ * SYNC fails the checkpoint exactly like a failed fsync.
+ *
+ * Writes with skipFsync (index builds, CLUSTER, SET TABLESPACE, init
+ * forks) rely on smgrimmedsync(), which never reaches us; the process
+ * remembers them and sends SYNC at pre-commit / pre-prepare.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "common/relpath.h"
+#include "storage/sync.h"
+
+#include "comm.h"
+#include "lsn.h"
+#include "strata.h"
+
+static bool commit_sync_pending;
+
+static void
+advance_synced(uint64 gen)
+{
+	uint64		cur = pg_atomic_read_u64(&strata_shared->synced_gen);
+
+	while (cur < gen &&
+		   !pg_atomic_compare_exchange_u64(&strata_shared->synced_gen, &cur, gen))
+		;
+}
+
+void
+xsync_sync_now(void)
+{
+	uint64		gen = pg_atomic_read_u64(&strata_shared->write_gen);
+	struct proto_req req;
+	comm_result res;
+
+	memset(&req, 0, sizeof(req));
+	req.tag = PROTO_SYNC;
+	req.request_lsn = LSN_MAX;
+	comm_call(&req, &res);
+	strata_count(SC_SYNC, 1);
+	if (res.error)
+		comm_error(&res, "sync stratad's log");
+	advance_synced(gen);
+}
+
+int
+xsync_md_syncfiletag(const FileTag *ftag, char *path)
+{
+	char	   *p = relpathperm(ftag->rnode, ftag->forknum);
+
+	/* for ProcessSyncRequests()'s error message */
+	strlcpy(path, p, MAXPGPATH);
+	pfree(p);
+
+	if (pg_atomic_read_u64(&strata_shared->write_gen) ==
+		pg_atomic_read_u64(&strata_shared->synced_gen))
+		return 0;
+	xsync_sync_now();
+	strata_count(SC_CHECKPOINT_SYNCS, 1);
+	return 0;
+}
+
+void
+xsync_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync)
+{
+	FileTag		tag;
+
+	if (skipFsync)
+	{
+		commit_sync_pending = true;
+		return;
+	}
+	memset(&tag, 0, sizeof(tag));
+	tag.handler = SYNC_HANDLER_MD;
+	tag.forknum = fork;
+	tag.rnode = rnode;
+	tag.segno = 0;
+	/* as md: if the checkpointer's queue is full, sync ourselves */
+	if (!RegisterSyncRequest(&tag, SYNC_REQUEST, false))
+		xsync_sync_now();
+}
+
+static void
+xsync_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (commit_sync_pending)
+			{
+				xsync_sync_now();
+				strata_count(SC_COMMIT_SYNCS, 1);
+				commit_sync_pending = false;
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			commit_sync_pending = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+xsync_init(void)
+{
+	RegisterXactCallback(xsync_xact_callback, NULL);
+}

@@ -1,0 +1,21 @@
+/* strata--1.0.sql: what the compute is doing with its storage */
+
+\echo Use "CREATE EXTENSION strata" to load this file. \quit
+
+-- Cluster-wide counters since the server started.
+CREATE FUNCTION strata_stats(OUT counter text, OUT value bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+-- Where this compute's pages live, seen from the calling backend.
+CREATE FUNCTION strata_status(OUT mode text, OUT target text,
+                              OUT tenant_id text, OUT timeline_id text,
+                              OUT connected boolean, OUT in_flight integer,
+                              OUT stratad_pid integer, OUT stratad_starts integer)
+RETURNS record
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW strata_stats AS SELECT * FROM strata_stats();
+CREATE VIEW strata_status AS SELECT * FROM strata_status();
+
+REVOKE ALL ON FUNCTION strata_status() FROM PUBLIC;
