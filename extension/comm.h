@@ -27,6 +27,7 @@
 
 #include "postgres.h"
 
+#include "storage/block.h"
 #include "storage/relfilenode.h"
 
 #include "proto.h"

@@ -18,6 +18,7 @@
 
 #include "postgres.h"
 
+#include "access/xlogreader.h"
 #include "fmgr.h"
 #include "storage/smgr.h"
 #include "storage/sync.h"

@@ -164,6 +164,11 @@ start_stratad(const char *datadir)
 
 	if (access(exe, X_OK) != 0)
 	{
+		static bool reported;
+
+		if (reported)
+			return -1;
+		reported = true;
 		ereport(LOG,
 				(errcode_for_file_access(),
 				 errmsg("strata: cannot run stratad at \"%s\": %m", exe),

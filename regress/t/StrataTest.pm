@@ -1,0 +1,90 @@
+# Helpers for strata's TAP tests: a compute on the embedded sidecar, and
+# ways to find, wait for and kill its stratad.
+package StrataTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Time::HiRes qw(usleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(strata_node stratad_pid stratad_status wait_until
+  stratad_log pg_strata_dir stratad_socket);
+
+# A new cluster whose compute runs on the embedded strata sidecar.
+sub strata_node
+{
+	my ($name, %params) = @_;
+	my $extra = delete $params{extra_conf} // '';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%params);
+	$node->append_conf('postgresql.conf', <<"CONF");
+shared_preload_libraries = 'strata'
+shared_buffers = 1MB
+strata.stratad_http_port = 0
+max_prepared_transactions = 5
+$extra
+CONF
+	return $node;
+}
+
+sub pg_strata_dir
+{
+	my ($node) = @_;
+	return $node->data_dir . '/pg_strata';
+}
+
+# PID of the running stratad (from its locked pid file), or undef.
+sub stratad_pid
+{
+	my ($node) = @_;
+	my $f = pg_strata_dir($node) . '/stratad.pid';
+	return undef unless -e $f;
+	my $pid = slurp_file($f);
+	chomp $pid;
+	$pid =~ s/\s+//g;
+	return undef unless $pid =~ /^\d+$/ && kill(0, $pid);
+	return $pid;
+}
+
+# The status file stratad writes once it serves, as a string.
+sub stratad_status
+{
+	my ($node) = @_;
+	my $f = pg_strata_dir($node) . '/stratad.status';
+	return -e $f ? slurp_file($f) : '';
+}
+
+sub stratad_socket
+{
+	my ($node) = @_;
+	my $st = stratad_status($node);
+	return $st =~ /"socket"\s*:\s*"([^"]+)"/ ? $1 : undef;
+}
+
+sub stratad_log
+{
+	my ($node) = @_;
+	my $f = pg_strata_dir($node) . '/stratad.log';
+	return -e $f ? slurp_file($f) : '';
+}
+
+# Poll $cond every 100 ms until it returns true or $timeout seconds pass.
+sub wait_until
+{
+	my ($cond, $what, $timeout) = @_;
+	$timeout //= $PostgreSQL::Test::Utils::timeout_default;
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		return 1 if $cond->();
+		usleep(100_000);
+	}
+	diag("timed out waiting for: $what");
+	return 0;
+}
+
+1;

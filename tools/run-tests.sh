@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Run one test suite against the installed strata: "regress" (pg_regress on
+# a compute on strata) or "tap" (PostgreSQL::Test::Cluster scenarios).
+#
+# PostgreSQL refuses to run as root, so as root the suite is copied to a
+# scratch directory owned by the "postgres" user (created by the Debian
+# package) and run as that user; otherwise it runs in place.  A suite that
+# cannot run fails: nothing is skipped.
+set -euo pipefail
+
+suite=${1:?usage: run-tests.sh regress|tap [test ...]}
+shift
+top=$(cd "$(dirname "$0")/.." && pwd)
+pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+bindir=$("$pg_config" --bindir)
+pgxs=$(dirname "$("$pg_config" --pgxs)")/..
+
+if [ "$(id -u)" -eq 0 ]; then
+	work=$(mktemp -d /tmp/strata-tests.XXXXXX)
+	cp -r "$top/regress" "$work/"
+	chown -R postgres: "$work"
+	as_user=(runuser -u postgres --)
+	trap 'rm -rf "$work"' EXIT
+else
+	work=$top
+	as_user=()
+fi
+cd "$work/regress"
+
+case "$suite" in
+regress)
+	tests=("$@")
+	if [ ${#tests[@]} -eq 0 ]; then
+		mapfile -t tests < <(ls sql/*.sql | xargs -n1 basename | sed 's/\.sql$//')
+	fi
+	rm -rf tmp_check results testtablespace
+	"${as_user[@]}" mkdir -p testtablespace
+	status=0
+	"${as_user[@]}" env PATH="$bindir:$PATH" \
+		"$pgxs/test/regress/pg_regress" \
+		--temp-instance=tmp_check --temp-config=strata.conf \
+		--bindir="$bindir" --inputdir=. --outputdir=. \
+		--dbname=contrib_regression "${tests[@]}" || status=$?
+	if [ $status -ne 0 ]; then
+		[ -f regression.diffs ] && cat regression.diffs
+		find tmp_check -name 'stratad.log' -exec tail -n 50 {} \; 2>/dev/null || true
+		tail -n 50 log/postmaster.log 2>/dev/null || true
+		exit $status
+	fi
+	;;
+tap)
+	tests=("$@")
+	if [ ${#tests[@]} -eq 0 ]; then
+		tests=(t/*.pl)
+	fi
+	rm -rf tmp_check
+	"${as_user[@]}" env PATH="$bindir:$PATH" \
+		PERL5LIB="$pgxs/test/perl:$work/regress/t" \
+		PG_REGRESS="$pgxs/test/regress/pg_regress" \
+		TESTDIR="$work/regress" \
+		PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
+		prove --timer "${tests[@]}" || {
+		status=$?
+		for f in tmp_check/log/*; do
+			echo "=== $f"
+			tail -n 80 "$f"
+		done
+		exit $status
+	}
+	;;
+*)
+	echo "unknown suite: $suite" >&2
+	exit 2
+	;;
+esac
