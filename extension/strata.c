@@ -172,5 +172,9 @@ _PG_init(void)
 
 	xsync_init();
 	utility_init();
-	supervisor_register();
+	if (STRATA_EMBEDDED())
+	{
+		supervisor_import();
+		supervisor_register();
+	}
 }

@@ -153,6 +153,8 @@ extern void xsync_sync_now(void);
 
 /* ---------- supervisor.c ---------- */
 extern void supervisor_register(void);
+/* postmaster, embedded: import the cluster into stratad if not done yet */
+extern void supervisor_import(void);
 /* The embedded sidecar's socket directory for this data directory. */
 extern char *supervisor_socket_dir(void);
 PGDLLEXPORT void strata_supervisor_main(Datum arg);

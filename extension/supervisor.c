@@ -128,7 +128,43 @@ stratad_path(char *path)
 	}
 }
 
-/* fork/exec stratad; returns its pid or -1.  No elog in the child. */
+/*
+ * In a forked child: own session, default signals, the postmaster-death
+ * pipe on STRATAD_DEATH_FD, stdout/stderr to the sidecar log, nothing
+ * else inherited; then exec.  No elog here.
+ */
+static void
+exec_child(const char *exe, char **argv, const char *logpath)
+{
+	sigset_t	none;
+	int			fd;
+
+	(void) setsid();
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* dispositions set to SIG_IGN would survive exec */
+	for (int sig = 1; sig < NSIG; sig++)
+		(void) signal(sig, SIG_DFL);
+	if (postmaster_alive_fds[POSTMASTER_FD_WATCH] >= 0 &&
+		postmaster_alive_fds[POSTMASTER_FD_WATCH] != STRATAD_DEATH_FD)
+		dup2(postmaster_alive_fds[POSTMASTER_FD_WATCH], STRATAD_DEATH_FD);
+	(void) fcntl(STRATAD_DEATH_FD, F_SETFD, 0);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0 && fd != 0)
+		dup2(fd, 0);
+	fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0600);
+	if (fd >= 0)
+	{
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	for (fd = STRATAD_DEATH_FD + 1; fd < 1024; fd++)
+		(void) close(fd);
+	execv(exe, argv);
+	_exit(127);
+}
+
+/* fork/exec stratad; returns its pid or -1. */
 static pid_t
 start_stratad(const char *datadir)
 {
@@ -156,8 +192,6 @@ start_stratad(const char *datadir)
 	argv[argc++] = "--http";
 	argv[argc++] = http;
 	argv[argc++] = "--http-any-port";
-	argv[argc++] = "--pgdata";
-	argv[argc++] = DataDir;
 	argv[argc++] = "--postmaster-fd";
 	argv[argc++] = deathfd;
 	argv[argc] = NULL;
@@ -183,35 +217,60 @@ start_stratad(const char *datadir)
 		return -1;
 	}
 	if (pid == 0)
-	{
-		sigset_t	none;
-		int			fd;
-
-		(void) setsid();
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		/* dispositions set to SIG_IGN would survive exec */
-		for (int sig = 1; sig < NSIG; sig++)
-			(void) signal(sig, SIG_DFL);
-		if (postmaster_alive_fds[POSTMASTER_FD_WATCH] != STRATAD_DEATH_FD)
-			dup2(postmaster_alive_fds[POSTMASTER_FD_WATCH], STRATAD_DEATH_FD);
-		(void) fcntl(STRATAD_DEATH_FD, F_SETFD, 0);
-		fd = open("/dev/null", O_RDONLY);
-		if (fd >= 0 && fd != 0)
-			dup2(fd, 0);
-		fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT, 0600);
-		if (fd >= 0)
-		{
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		for (fd = STRATAD_DEATH_FD + 1; fd < 1024; fd++)
-			(void) close(fd);
-		execv(exe, argv);
-		_exit(127);
-	}
+		exec_child(exe, argv, logpath);
 	ereport(LOG, (errmsg("strata: started stratad (PID %d) for \"%s\"", (int) pid, datadir)));
 	return pid;
+}
+
+/*
+ * Import the cluster's relation files before anything reads them: run
+ * "stratad --import-only" and wait.  Called from _PG_init in the
+ * postmaster, before the startup process exists, so nothing else touches
+ * the files meanwhile (PostgreSQL's own unlogged-relation cleanup would).
+ * Returns at once once the import is complete.
+ */
+void
+supervisor_import(void)
+{
+	char		datadir[MAXPGPATH];
+	char		exe[MAXPGPATH];
+	char		logpath[MAXPGPATH];
+	char	   *argv[8];
+	int			argc = 0;
+	pid_t		pid;
+	int			status;
+
+	snprintf(datadir, sizeof(datadir), "%s/pg_strata", DataDir);
+	if (mkdir(datadir, 0700) != 0 && errno != EEXIST)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("strata: could not create directory \"%s\": %m", datadir)));
+	stratad_path(exe);
+	snprintf(logpath, sizeof(logpath), "%s/stratad.log", datadir);
+	argv[argc++] = exe;
+	argv[argc++] = "-D";
+	argv[argc++] = datadir;
+	argv[argc++] = "--pgdata";
+	argv[argc++] = DataDir;
+	argv[argc++] = "--import-only";
+	argv[argc] = NULL;
+
+	pid = fork();
+	if (pid < 0)
+		ereport(FATAL, (errmsg("strata: could not fork stratad for the import: %m")));
+	if (pid == 0)
+		exec_child(exe, argv, logpath);
+	while (waitpid(pid, &status, 0) < 0)
+	{
+		if (errno != EINTR)
+			ereport(FATAL, (errmsg("strata: could not wait for the import: %m")));
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		ereport(FATAL,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("strata: importing the cluster into stratad failed"),
+				 errdetail("\"%s --import-only\" exited with status %d.", exe, status),
+				 errhint("See \"%s\".", logpath)));
 }
 
 void

@@ -1,0 +1,147 @@
+/*-------------------------------------------------------------------------
+ *
+ * fsutil.c
+ *	  Durable file publication and kill points (see fsutil.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "fsutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "slog.h"
+#include "strata_err.h"
+
+static int
+errno_to_err(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? STRATA_ENOSPC : STRATA_EIO;
+}
+
+int
+fs_fsync_dir(const char *dir)
+{
+	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int			err = 0;
+
+	if (fd < 0 || fsync(fd) != 0)
+	{
+		err = errno;
+		slog(SLOG_ERROR, "fsutil: could not fsync directory \"%s\": %s", dir, strerror(err));
+	}
+	if (fd >= 0)
+		close(fd);
+	return err ? STRATA_EIO : 0;
+}
+
+int
+fs_write_durable(const char *path, const void *data, size_t len)
+{
+	char		tmp[PATH_MAX];
+	char		dir[PATH_MAX];
+	int			fd;
+	int			saved;
+	const char *what;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		what = "create";
+		goto fail;
+	}
+	if (write(fd, data, len) != (ssize_t) len)
+	{
+		what = "write";
+		if (errno == 0)
+			errno = ENOSPC;
+		goto fail_close;
+	}
+	if (fsync(fd) != 0)
+	{
+		what = "fsync";
+		goto fail_close;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0)
+	{
+		what = "rename";
+		goto fail_unlink;
+	}
+	strncpy(dir, path, sizeof(dir) - 1);
+	dir[sizeof(dir) - 1] = '\0';
+	return fs_fsync_dir(dirname(dir));
+
+fail_close:
+	saved = errno;
+	close(fd);
+	errno = saved;
+fail_unlink:
+	saved = errno;
+	unlink(tmp);
+	errno = saved;
+fail:
+	saved = errno;
+	slog(SLOG_ERROR, "fsutil: could not %s \"%s\": %s", what, tmp, strerror(saved));
+	return errno_to_err(saved);
+}
+
+int
+fs_read_file(const char *path, void **data, size_t *len)
+{
+	FILE	   *f = fopen(path, "rb");
+	long		n;
+	void	   *buf;
+
+	if (f == NULL)
+		return errno == ENOENT ? STRATA_ENOTFOUND : STRATA_EIO;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+	{
+		fclose(f);
+		return STRATA_EIO;
+	}
+	buf = malloc(n + 1);
+	if (buf == NULL)
+	{
+		fclose(f);
+		return STRATA_ENOMEM;
+	}
+	if (fread(buf, 1, n, f) != (size_t) n)
+	{
+		free(buf);
+		fclose(f);
+		return STRATA_EIO;
+	}
+	((char *) buf)[n] = '\0';
+	fclose(f);
+	*data = buf;
+	*len = (size_t) n;
+	return 0;
+}
+
+/*
+ * Tests set STRATA_KILL_POINT to a point's name to abort() there; with
+ * STRATA_KILL_ONCE_FILE also set, only while that file exists (it is
+ * removed first), so a restarted stratad passes the point.
+ */
+void
+fs_kill_point(const char *name)
+{
+	const char *want = getenv("STRATA_KILL_POINT");
+	const char *once = getenv("STRATA_KILL_ONCE_FILE");
+
+	if (want == NULL || strcmp(want, name) != 0)
+		return;
+	if (once != NULL && unlink(once) != 0)
+		return;
+	slog(SLOG_WARNING, "fsutil: aborting at kill point \"%s\"", name);
+	abort();
+}

@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * fsutil.h
+ *	  Durable file publication (I14) and small file helpers.
+ *
+ * fs_write_durable(): write to "<path>.tmp", fsync it, rename over path,
+ * fsync the directory.  Returns 0 or a negative strata_err, logging the
+ * failing step with the file name.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_FSUTIL_H
+#define STRATA_FSUTIL_H
+
+#include <stddef.h>
+
+extern int	fs_write_durable(const char *path, const void *data, size_t len);
+extern int	fs_fsync_dir(const char *dir);
+
+/* Read a whole small file into a malloc'd buffer; caller frees. */
+extern int	fs_read_file(const char *path, void **data, size_t *len);
+
+/* Abort the process at a named kill point (tests; see fsutil.c). */
+extern void fs_kill_point(const char *name);
+
+#endif							/* STRATA_FSUTIL_H */

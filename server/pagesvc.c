@@ -1,0 +1,1013 @@
+/*-------------------------------------------------------------------------
+ *
+ * pagesvc.c
+ *	  The page service (see pagesvc.h).
+ *
+ * Connection states:
+ *
+ *	STARTUP --startup packet ok--> QUERY --strata_pagestream--> COPY
+ *	   |                             |                           |
+ *	   +--------- any violation or client exit ----------------> CLOSING
+ *
+ * conn_process() performs the transitions; conn_close() enters CLOSING,
+ * which flushes queued output (bounded by a timeout) and frees.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pagesvc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "bytes.h"
+#include "key.h"
+#include "lsn.h"
+#include "slog.h"
+#include "store.h"
+#include "strata_err.h"
+#include "syncer.h"
+
+#define STARTUP_MAX		10000
+#define QUERY_MAX		65536
+#define COPY_MAX		(PROTO_MAX_FRAME + 64)
+#define OUTPUT_PAUSE	(8 * 1024 * 1024)
+#define OUTPUT_RESUME	(1024 * 1024)
+#define CLOSE_TIMEOUT_S	5
+
+enum conn_state
+{
+	CONN_STARTUP,
+	CONN_QUERY,
+	CONN_COPY,
+	CONN_CLOSING,
+};
+
+struct conn
+{
+	struct server *srv;
+	struct bufferevent *bev;
+	enum conn_state state;
+	int			blocked;		/* a write or SYNC awaits completion */
+	int			is_unix;
+	uint64_t	id;
+	char		app[64];
+	struct conn *prev;
+	struct conn *next;
+};
+
+/* A request waiting for the group write or the sync thread. */
+struct waiter
+{
+	struct conn *conn;			/* NULL once the connection closed */
+	struct proto_req req;
+	lsn_t		stored_lsn;
+	uint64_t	target;			/* SYNC: log offset to cover */
+	struct waiter *next;
+};
+
+static struct conn *conns;
+static uint64_t next_conn_id;
+static struct evconnlistener *unix_listener;
+static struct evconnlistener *tcp_listener;
+static struct event *flush_ev;
+static struct event *sync_timer;
+static struct waiter *write_waiters;
+static struct waiter **write_tail = &write_waiters;
+static struct waiter *sync_waiters;
+static uint64_t synced_offset;
+static int	sync_running;
+static uint8_t frame[COPY_MAX];
+static uint8_t out[PROTO_HDR_SIZE + 64 + PROTO_PAGE_SIZE + 512];
+
+static void conn_process(struct conn *c);
+
+/* ---------- output ---------- */
+
+static void
+put_msg(struct conn *c, char type, const void *body, size_t len)
+{
+	uint8_t		hdr[5];
+	struct evbuffer *o = bufferevent_get_output(c->bev);
+
+	hdr[0] = (uint8_t) type;
+	put_be32(hdr + 1, (uint32_t) (len + 4));
+	evbuffer_add(o, hdr, 5);
+	if (len)
+		evbuffer_add(o, body, len);
+	c->srv->m.bytes_sent += len + 5;
+}
+
+static void
+put_error(struct conn *c, const char *severity, const char *sqlstate, const char *msg)
+{
+	char		body[1024];
+	int			n = snprintf(body, sizeof(body) - 1, "S%s%cV%s%cC%s%cM%s%c",
+							 severity, 0, severity, 0, sqlstate, 0, msg, 0);
+
+	if (n < 0 || n >= (int) sizeof(body) - 1)
+		n = sizeof(body) - 2;
+	body[n++] = '\0';
+	put_msg(c, 'E', body, n);
+}
+
+static void
+put_param(struct conn *c, const char *name, const char *value)
+{
+	char		body[256];
+	int			n = snprintf(body, sizeof(body), "%s%c%s", name, 0, value);
+
+	put_msg(c, 'S', body, n + 1);
+}
+
+static void
+put_ready(struct conn *c)
+{
+	put_msg(c, 'Z', "I", 1);
+}
+
+/* Free the connection once its output drained, or after a timeout. */
+static void
+conn_free(struct conn *c)
+{
+	for (struct waiter *w = write_waiters; w; w = w->next)
+		if (w->conn == c)
+			w->conn = NULL;
+	for (struct waiter *w = sync_waiters; w; w = w->next)
+		if (w->conn == c)
+			w->conn = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->srv->m.connections--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	struct timeval tv = {CLOSE_TIMEOUT_S, 0};
+
+	if (c->state == CONN_CLOSING)
+		return;
+	c->state = CONN_CLOSING;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	{
+		conn_free(c);
+		return;
+	}
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+}
+
+static void
+violation(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A protocol violation: 08P01, a log line, close. */
+static void
+violation(struct conn *c, const char *fmt, ...)
+{
+	char		msg[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	slog(SLOG_WARNING, "pagesvc: protocol violation, closing connection: %s conn=%llu app=%s",
+		 msg, (unsigned long long) c->id, c->app[0] ? c->app : "-");
+	c->srv->m.protocol_violations++;
+	put_error(c, "FATAL", "08P01", msg);
+	conn_close(c);
+}
+
+/* ---------- pagestream replies ---------- */
+
+static uint16_t
+wire_code(int err)
+{
+	switch (err)
+	{
+		case STRATA_ENOTFOUND:
+			return PROTO_E_NOT_FOUND;
+		case STRATA_EEOF:
+			return PROTO_E_BEYOND_EOF;
+		case STRATA_EEXIST:
+			return PROTO_E_EXISTS;
+		case STRATA_EINVAL:
+			return PROTO_E_BAD_REQUEST;
+		case STRATA_ENOSPC:
+			return PROTO_E_DISK_FULL;
+		case STRATA_EIO:
+			return PROTO_E_IO_ERROR;
+		case STRATA_ECORRUPT:
+			return PROTO_E_CORRUPT;
+		case STRATA_EUNSUPPORTED:
+			return PROTO_E_UNSUPPORTED;
+		case STRATA_EREADONLY:
+			return PROTO_E_READ_ONLY;
+		default:
+			return PROTO_E_INTERNAL;
+	}
+}
+
+static void
+reply_frame(struct conn *c, size_t len)
+{
+	put_msg(c, 'd', out, len);
+}
+
+static void
+reply_error(struct conn *c, const struct proto_req *req, int err, const char *detail)
+{
+	char		msg[512];
+	uint16_t	code = wire_code(err);
+	size_t		n;
+
+	snprintf(msg, sizeof(msg), "%s: %s (relation %u/%u/%u fork %u)",
+			 proto_tag_name(req->tag), detail ? detail : strata_strerror(err),
+			 req->rel.spc, req->rel.db, req->rel.rel, req->rel.fork);
+	c->srv->m.errors[code]++;
+	if (code == PROTO_E_IO_ERROR || code == PROTO_E_CORRUPT || code == PROTO_E_INTERNAL)
+		slog(SLOG_ERROR, "pagesvc: %s conn=%llu", msg, (unsigned long long) c->id);
+	n = proto_encode_error(req, code, msg, out, sizeof(out));
+	reply_frame(c, n);
+}
+
+static void
+reply_ok(struct conn *c, const struct proto_req *req, const struct proto_resp *resp)
+{
+	size_t		n = proto_encode_resp(req, resp, out, sizeof(out));
+
+	if (n == 0)
+	{
+		reply_error(c, req, STRATA_EINTERNAL, "could not encode the response");
+		return;
+	}
+	reply_frame(c, n);
+}
+
+static void
+reply_lsn(struct conn *c, const struct proto_req *req, lsn_t lsn)
+{
+	struct proto_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.stored_lsn = lsn;
+	resp.count = store_last_reset_count(c->srv->store);
+	reply_ok(c, req, &resp);
+}
+
+/* ---------- group writes and syncs ---------- */
+
+static void
+unblock(struct conn *c)
+{
+	c->blocked = 0;
+	if (c->state != CONN_CLOSING)
+		conn_process(c);
+}
+
+/* Commit the pending batch and answer everyone in it. */
+static void
+flush_group(struct server *srv)
+{
+	struct waiter *w = write_waiters;
+	int			err;
+
+	if (w == NULL)
+		return;
+	write_waiters = NULL;
+	write_tail = &write_waiters;
+	err = store_commit(srv->store);
+	srv->m.group_writes++;
+	/* answer all, then let each connection go on */
+	for (struct waiter *x = w; x; x = x->next)
+	{
+		if (x->conn == NULL)
+			continue;
+		if (err != 0)
+			reply_error(x->conn, &x->req, err, NULL);
+		else
+			reply_lsn(x->conn, &x->req, x->stored_lsn);
+	}
+	while (w)
+	{
+		struct waiter *next = w->next;
+
+		if (w->conn)
+			unblock(w->conn);
+		free(w);
+		w = next;
+	}
+}
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void) fd;
+	(void) what;
+	flush_group(arg);
+}
+
+static void
+start_sync(struct server *srv)
+{
+	if (!sync_running)
+	{
+		sync_running = 1;
+		syncer_request(srv->syncer);
+	}
+}
+
+static void
+on_sync_done(uint64_t synced, int err, double seconds, void *arg)
+{
+	struct server *srv = arg;
+	struct waiter **pp = &sync_waiters;
+	struct waiter *done = NULL;
+	int			more = 0;
+
+	sync_running = 0;
+	srv->m.syncs++;
+	srv->m.sync_seconds_sum += seconds;
+	for (int i = 0; i < SYNC_BUCKETS; i++)
+		if (seconds <= server_sync_bucket_le[i])
+			srv->m.sync_buckets[i]++;
+	if (err == 0)
+		synced_offset = synced;
+	while (*pp)
+	{
+		struct waiter *w = *pp;
+
+		if (err != 0 || w->target <= synced_offset)
+		{
+			*pp = w->next;
+			w->next = done;
+			done = w;
+		}
+		else
+		{
+			more = 1;
+			pp = &w->next;
+		}
+	}
+	for (struct waiter *w = done; w; w = w->next)
+	{
+		if (w->conn == NULL)
+			continue;
+		if (err != 0)
+			reply_error(w->conn, &w->req, err, "fdatasync of the page log failed");
+		else
+		{
+			struct proto_resp resp;
+
+			memset(&resp, 0, sizeof(resp));
+			reply_ok(w->conn, &w->req, &resp);
+		}
+	}
+	while (done)
+	{
+		struct waiter *next = done->next;
+
+		if (done->conn)
+			unblock(done->conn);
+		free(done);
+		done = next;
+	}
+	if (more)
+		start_sync(srv);
+}
+
+static void
+on_sync_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void) fd;
+	(void) what;
+	if (store_written(srv->store) > synced_offset)
+		start_sync(srv);
+}
+
+/* ---------- pagestream requests ---------- */
+
+static int
+add_write_waiter(struct conn *c, const struct proto_req *req, lsn_t lsn)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return STRATA_ENOMEM;
+	w->conn = c;
+	w->req = *req;
+	w->req.page = NULL;
+	w->stored_lsn = lsn;
+	*write_tail = w;
+	write_tail = &w->next;
+	c->blocked = 1;
+	event_active(flush_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static void
+handle_change(struct conn *c, const struct proto_req *req)
+{
+	struct server *srv = c->srv;
+	lsn_t		lsn = 0;
+	int			err = store_prepare(srv->store, req, &lsn);
+
+	if (err == STRATA_EBUSY)
+	{
+		flush_group(srv);
+		err = store_prepare(srv->store, req, &lsn);
+	}
+	if (err != 0)
+	{
+		reply_error(c, req, err, NULL);
+		return;
+	}
+	if (req->tag == PROTO_WRITE || req->tag == PROTO_EXTEND)
+	{
+		if (add_write_waiter(c, req, lsn) != 0)
+			reply_error(c, req, STRATA_ENOMEM, NULL);
+		return;
+	}
+	/* metadata changes commit on their own, at once */
+	err = store_commit(srv->store);
+	if (err != 0)
+		reply_error(c, req, err, NULL);
+	else
+		reply_lsn(c, req, lsn);
+}
+
+static void
+handle_sync(struct conn *c, const struct proto_req *req)
+{
+	struct waiter *w;
+
+	flush_group(c->srv);
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+	{
+		reply_error(c, req, STRATA_ENOMEM, NULL);
+		return;
+	}
+	w->conn = c;
+	w->req = *req;
+	w->target = store_written(c->srv->store);
+	w->next = sync_waiters;
+	sync_waiters = w;
+	c->blocked = 1;
+	start_sync(c->srv);
+}
+
+static void
+handle_request(struct conn *c, const uint8_t *buf, size_t len)
+{
+	struct server *srv = c->srv;
+	struct proto_req req;
+	struct proto_resp resp;
+	struct store_stats st;
+	lsn_t		lsn;
+	uint32_t	nblocks;
+	uint8_t		page[PROTO_PAGE_SIZE];
+	int			err;
+
+	if (proto_decode_req(buf, len, &req) != 0)
+	{
+		violation(c, "malformed pagestream message (tag %u, %zu bytes)",
+				  len > 0 ? buf[0] : 0, len);
+		return;
+	}
+	srv->m.requests[req.tag]++;
+	if (req.request_lsn == LSN_INVALID || req.request_lsn < req.nms)
+	{
+		reply_error(c, &req, STRATA_EINVAL, "request LSN is 0 or older than not_modified_since");
+		return;
+	}
+	/* phase 1 never waits for an LSN: read at what we have */
+	store_get_stats(srv->store, &st);
+	lsn = req.request_lsn < st.last_record_lsn ? req.request_lsn : st.last_record_lsn;
+	memset(&resp, 0, sizeof(resp));
+
+	switch (req.tag)
+	{
+		case PROTO_EXISTS:
+			err = store_nblocks(srv->store, &req.rel, lsn, &nblocks);
+			resp.exists = err == 0;
+			reply_ok(c, &req, &resp);
+			return;
+		case PROTO_NBLOCKS:
+			err = store_nblocks(srv->store, &req.rel, lsn, &nblocks);
+			if (err != 0)
+			{
+				reply_error(c, &req, err, "relation fork does not exist");
+				return;
+			}
+			resp.nblocks = nblocks;
+			reply_ok(c, &req, &resp);
+			return;
+		case PROTO_GETPAGE:
+			err = store_getpage(srv->store, &req.rel, req.blk, lsn, page);
+			if (err != 0)
+			{
+				char		detail[128];
+
+				snprintf(detail, sizeof(detail), "block %u: %s", req.blk,
+						 err == STRATA_EEOF ? "beyond the end of the relation" :
+						 err == STRATA_ENOTFOUND ? "relation fork does not exist" :
+						 strata_strerror(err));
+				reply_error(c, &req, err, detail);
+				return;
+			}
+			resp.page = page;
+			reply_ok(c, &req, &resp);
+			return;
+		case PROTO_DBSIZE:
+			resp.dbsize = store_dbsize(srv->store, req.db);
+			reply_ok(c, &req, &resp);
+			return;
+		case PROTO_CREATE:
+		case PROTO_WRITE:
+		case PROTO_EXTEND:
+		case PROTO_TRUNCATE:
+		case PROTO_UNLINK:
+		case PROTO_DROPDB:
+		case PROTO_RESET_UNLOGGED:
+			handle_change(c, &req);
+			return;
+		case PROTO_SYNC:
+			handle_sync(c, &req);
+			return;
+		default:
+			reply_error(c, &req, STRATA_EUNSUPPORTED, "not supported by this stratad");
+			return;
+	}
+}
+
+/* ---------- startup and query ---------- */
+
+static const char *
+option_value(const char *options, const char *name, char *buf, size_t len)
+{
+	const char *p = strstr(options, name);
+	size_t		n = 0;
+
+	if (p == NULL || p[strlen(name)] != '=')
+		return NULL;
+	p += strlen(name) + 1;
+	while (p[n] && p[n] != ' ' && n < len - 1)
+	{
+		buf[n] = p[n];
+		n++;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+check_peer(struct conn *c, const char *options)
+{
+	char		tok[256];
+
+	if (c->is_unix)
+	{
+		struct ucred cred;
+		socklen_t	len = sizeof(cred);
+
+		if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+			cred.uid != geteuid())
+		{
+			put_error(c, "FATAL", "28000", "peer is not running as stratad's user");
+			return -1;
+		}
+		return 0;
+	}
+	if (c->srv->token == NULL ||
+		option_value(options, "strata.token", tok, sizeof(tok)) == NULL ||
+		strcmp(tok, c->srv->token) != 0)
+	{
+		put_error(c, "FATAL", "28000", "TCP peers must present the token (-c strata.token=...)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_sysid(struct conn *c, const char *options)
+{
+	struct server *srv = c->srv;
+	char		buf[32];
+	unsigned long long sysid;
+
+	if (option_value(options, "strata.sysid", buf, sizeof(buf)) == NULL)
+		return 0;
+	sysid = strtoull(buf, NULL, 10);
+	if (srv->id.sysid == 0)
+	{
+		srv->id.sysid = sysid;
+		if (identity_save(srv->datadir, &srv->id) != 0)
+		{
+			put_error(c, "FATAL", "58030", "could not record the compute's system identifier");
+			return -1;
+		}
+		slog(SLOG_INFO, "pagesvc: timeline now belongs to database system %llu", sysid);
+		return 0;
+	}
+	if (srv->id.sysid != sysid)
+	{
+		char		msg[256];
+
+		snprintf(msg, sizeof(msg),
+				 "system identifier mismatch: this timeline belongs to database system %llu, the compute is %llu",
+				 (unsigned long long) srv->id.sysid, sysid);
+		slog(SLOG_WARNING, "pagesvc: refusing a compute: %s", msg);
+		put_error(c, "FATAL", "08004", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+handle_startup(struct conn *c, const uint8_t *buf, size_t len)
+{
+	uint32_t	code = get_be32(buf + 4);
+	const char *options = "";
+	uint8_t		kd[8];
+
+	if (code == 80877103 || code == 80877104)	/* SSLRequest, GSSENCRequest */
+	{
+		evbuffer_add(bufferevent_get_output(c->bev), "N", 1);
+		return;
+	}
+	if (code == 80877102)		/* CancelRequest: nothing to cancel */
+	{
+		conn_close(c);
+		return;
+	}
+	if (code != 196608)
+	{
+		violation(c, "unsupported frontend protocol %u.%u", code >> 16, code & 0xFFFF);
+		return;
+	}
+	/* name\0value\0 ... \0 */
+	for (size_t i = 8; i < len && buf[i] != '\0';)
+	{
+		const char *name = (const char *) buf + i;
+		size_t		nlen = strnlen(name, len - i);
+		const char *val;
+		size_t		vlen;
+
+		if (i + nlen + 1 >= len)
+			break;
+		val = name + nlen + 1;
+		vlen = strnlen(val, len - i - nlen - 1);
+		if (strcmp(name, "application_name") == 0)
+			snprintf(c->app, sizeof(c->app), "%.*s", (int) vlen, val);
+		else if (strcmp(name, "options") == 0)
+			options = val;
+		i += nlen + 1 + vlen + 1;
+	}
+	if (buf[len - 1] != '\0')
+	{
+		violation(c, "malformed startup packet");
+		return;
+	}
+	if (check_peer(c, options) != 0 || check_sysid(c, options) != 0)
+	{
+		conn_close(c);
+		return;
+	}
+	put_msg(c, 'R', "\0\0\0\0", 4);
+	put_param(c, "server_version", "15.0 (strata)");
+	put_param(c, "server_encoding", "UTF8");
+	put_param(c, "client_encoding", "UTF8");
+	put_param(c, "DateStyle", "ISO, MDY");
+	put_param(c, "integer_datetimes", "on");
+	put_param(c, "standard_conforming_strings", "on");
+	put_param(c, "strata_tenant_id", c->srv->tenant_hex);
+	put_param(c, "strata_timeline_id", c->srv->timeline_hex);
+	put_param(c, "strata_durability_epoch", "1");
+	put_be32(kd, (uint32_t) getpid());
+	put_be32(kd + 4, (uint32_t) c->id);
+	put_msg(c, 'K', kd, 8);
+	put_ready(c);
+	c->state = CONN_QUERY;
+}
+
+static void
+handle_query(struct conn *c, const char *q)
+{
+	struct server *srv = c->srv;
+	char		tenant[80];
+	char		timeline[80];
+	int			version;
+	char		msg[256];
+
+	if (sscanf(q, "strata_pagestream %d %79s %79s", &version, tenant, timeline) != 3)
+	{
+		put_error(c, "ERROR", "42601", "stratad understands only: strata_pagestream <version> <tenant> <timeline>");
+		put_ready(c);
+		return;
+	}
+	if (version != PROTO_VERSION)
+	{
+		snprintf(msg, sizeof(msg), "unsupported pagestream protocol version %d; supported: %d",
+				 version, PROTO_VERSION);
+		put_error(c, "ERROR", "0A000", msg);
+		put_ready(c);
+		return;
+	}
+	if ((strcmp(tenant, "default") != 0 && strcasecmp(tenant, srv->tenant_hex) != 0) ||
+		(strcmp(timeline, "default") != 0 && strcasecmp(timeline, srv->timeline_hex) != 0))
+	{
+		snprintf(msg, sizeof(msg), "tenant %s timeline %s not found", tenant, timeline);
+		put_error(c, "ERROR", "58P01", msg);
+		put_ready(c);
+		return;
+	}
+	put_msg(c, 'W', "\0\0\0", 3);	/* text format, 0 columns */
+	c->state = CONN_COPY;
+	slog(SLOG_DEBUG, "pagesvc: pagestream started conn=%llu app=%s",
+		 (unsigned long long) c->id, c->app);
+}
+
+/* ---------- input ---------- */
+
+/* Parse and handle every complete message, unless blocked or paused. */
+static void
+conn_process(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	while (!c->blocked && c->state != CONN_CLOSING)
+	{
+		uint8_t		hdr[5];
+		size_t		avail = evbuffer_get_length(in);
+		uint32_t	len;
+
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_PAUSE)
+		{
+			bufferevent_disable(c->bev, EV_READ);
+			break;
+		}
+		if (c->state == CONN_STARTUP)
+		{
+			if (avail < 8)
+				break;
+			evbuffer_copyout(in, hdr, 4);
+			len = get_be32(hdr);
+			if (len < 8 || len > STARTUP_MAX)
+			{
+				violation(c, "invalid startup packet length %u", len);
+				break;
+			}
+			if (avail < len)
+				break;
+			evbuffer_remove(in, frame, len);
+			c->srv->m.bytes_received += len;
+			handle_startup(c, frame, len);
+			continue;
+		}
+		if (avail < 5)
+			break;
+		evbuffer_copyout(in, hdr, 5);
+		len = get_be32(hdr + 1);
+		if (len < 4 || len - 4 > (c->state == CONN_COPY ? PROTO_MAX_FRAME : QUERY_MAX))
+		{
+			violation(c, "invalid message length %u for message type '%c'", len,
+					  hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?');
+			break;
+		}
+		if (avail < (size_t) len + 1)
+			break;
+		evbuffer_drain(in, 5);
+		evbuffer_remove(in, frame, len - 4);
+		c->srv->m.bytes_received += len + 1;
+		switch (hdr[0])
+		{
+			case 'X':
+				conn_close(c);
+				return;
+			case 'Q':
+				if (c->state != CONN_QUERY || len - 4 == 0 || frame[len - 5] != '\0')
+				{
+					violation(c, "unexpected or malformed query message");
+					return;
+				}
+				handle_query(c, (const char *) frame);
+				break;
+			case 'd':
+				if (c->state != CONN_COPY)
+				{
+					violation(c, "CopyData outside COPY");
+					return;
+				}
+				handle_request(c, frame, len - 4);
+				break;
+			case 'c':			/* CopyDone: the client ends the stream */
+				conn_close(c);
+				return;
+			default:
+				violation(c, "unexpected message type '%c' in %s mode",
+						  hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?',
+						  c->state == CONN_COPY ? "COPY" : "query");
+				return;
+		}
+	}
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	(void) bev;
+	conn_process(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t		queued = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->state == CONN_CLOSING)
+	{
+		if (queued == 0)
+			conn_free(c);
+		return;
+	}
+	if (queued <= OUTPUT_RESUME && !(bufferevent_get_enabled(bev) & EV_READ))
+	{
+		bufferevent_enable(bev, EV_READ);
+		conn_process(c);
+	}
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void) bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+	{
+		if (c->state != CONN_CLOSING && (what & BEV_EVENT_ERROR))
+			slog(SLOG_DEBUG, "pagesvc: connection error conn=%llu: %s",
+				 (unsigned long long) c->id, strerror(errno));
+		c->state = CONN_CLOSING;
+		conn_free(c);
+	}
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		  int socklen, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c = calloc(1, sizeof(*c));
+
+	(void) l;
+	(void) socklen;
+	if (c == NULL)
+	{
+		close(fd);
+		return;
+	}
+	c->srv = srv;
+	c->id = ++next_conn_id;
+	c->is_unix = sa->sa_family == AF_UNIX;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+	{
+		close(fd);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_RESUME, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	srv->m.connections++;
+	srv->m.connections_total++;
+}
+
+int
+pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr)
+{
+	struct sockaddr_un sun;
+	struct timeval tv;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", socket_dir,
+				 srv->port) >= (int) sizeof(sun.sun_path))
+	{
+		slog(SLOG_ERROR, "pagesvc: socket path \"%s/.s.PGSQL.%d\" is too long (max %zu bytes)",
+			 socket_dir, srv->port, sizeof(sun.sun_path) - 1);
+		return STRATA_EINVAL;
+	}
+	(void) unlink(sun.sun_path);
+	unix_listener = evconnlistener_new_bind(srv->base, on_accept, srv,
+											LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+											(struct sockaddr *) &sun, sizeof(sun));
+	if (unix_listener == NULL)
+	{
+		slog(SLOG_ERROR, "pagesvc: could not listen on \"%s\": %s", sun.sun_path, strerror(errno));
+		return STRATA_EIO;
+	}
+	chmod(sun.sun_path, 0600);
+	snprintf(srv->socket_path, sizeof(srv->socket_path), "%s", sun.sun_path);
+
+	if (tcp_addr != NULL)
+	{
+		struct sockaddr_storage ss;
+		int			sslen = sizeof(ss);
+		char		addr[128];
+
+		snprintf(addr, sizeof(addr), "%s:%d", tcp_addr, srv->port);
+		if (evutil_parse_sockaddr_port(addr, (struct sockaddr *) &ss, &sslen) != 0)
+		{
+			slog(SLOG_ERROR, "pagesvc: bad TCP address \"%s\"", addr);
+			return STRATA_EINVAL;
+		}
+		tcp_listener = evconnlistener_new_bind(srv->base, on_accept, srv,
+											   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+											   128, (struct sockaddr *) &ss, sslen);
+		if (tcp_listener == NULL)
+		{
+			slog(SLOG_ERROR, "pagesvc: could not listen on %s: %s", addr, strerror(errno));
+			return STRATA_EIO;
+		}
+	}
+
+	flush_ev = event_new(srv->base, -1, 0, on_flush, srv);
+	event_priority_set(flush_ev, 1);
+	sync_timer = event_new(srv->base, -1, EV_PERSIST, on_sync_timer, srv);
+	synced_offset = store_written(srv->store);
+	if (syncer_start(srv->base, srv->store, on_sync_done, srv, &srv->syncer) != 0)
+		return STRATA_ENOMEM;
+	tv.tv_sec = srv->sync_interval_ms / 1000;
+	tv.tv_usec = (srv->sync_interval_ms % 1000) * 1000;
+	event_add(sync_timer, &tv);
+	slog(SLOG_INFO, "pagesvc: listening on \"%s\"%s%s", sun.sun_path,
+		 tcp_addr ? " and TCP " : "", tcp_addr ? tcp_addr : "");
+	return 0;
+}
+
+void
+pagesvc_stop(struct server *srv)
+{
+	uint64_t	synced;
+
+	if (unix_listener)
+	{
+		evconnlistener_free(unix_listener);
+		unix_listener = NULL;
+		(void) unlink(srv->socket_path);
+	}
+	if (tcp_listener)
+	{
+		evconnlistener_free(tcp_listener);
+		tcp_listener = NULL;
+	}
+	flush_group(srv);
+	while (conns)
+	{
+		conns->state = CONN_CLOSING;
+		conn_free(conns);
+	}
+	while (sync_waiters)
+	{
+		struct waiter *next = sync_waiters->next;
+
+		free(sync_waiters);
+		sync_waiters = next;
+	}
+	syncer_stop(srv->syncer);
+	srv->syncer = NULL;
+	if (store_sync(srv->store, &synced) == 0)
+		slog(SLOG_INFO, "pagesvc: page log synced up to %llu bytes", (unsigned long long) synced);
+	if (sync_timer)
+		event_free(sync_timer);
+	if (flush_ev)
+		event_free(flush_ev);
+	sync_timer = flush_ev = NULL;
+}

@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * server.h
+ *	  stratad's process-wide state, owned by the event-loop thread.
+ *
+ * One event loop serves the page service and the management API; the
+ * sync thread is the only other thread (syncer.h).  Counters here are
+ * only touched on the loop thread.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_SERVER_H
+#define STRATA_SERVER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "identity.h"
+#include "proto.h"
+
+#define SYNC_BUCKETS 12
+
+struct server_metrics
+{
+	uint64_t	requests[PROTO_TEST + 1];	/* by request tag */
+	uint64_t	errors[PROTO_E_INTERNAL + 1];	/* by wire error code */
+	uint64_t	protocol_violations;
+	uint64_t	connections;	/* open now */
+	uint64_t	connections_total;
+	uint64_t	bytes_received;
+	uint64_t	bytes_sent;
+	uint64_t	syncs;
+	uint64_t	sync_buckets[SYNC_BUCKETS]; /* cumulative counts per le */
+	double		sync_seconds_sum;
+	uint64_t	group_writes;
+	uint64_t	import_pages;
+};
+
+extern const double server_sync_bucket_le[SYNC_BUCKETS];
+
+struct server
+{
+	struct event_base *base;
+	struct store *store;
+	struct syncer *syncer;
+	struct identity id;
+	char		tenant_hex[IDENTITY_HEX_LEN];
+	char		timeline_hex[IDENTITY_HEX_LEN];
+	const char *datadir;
+	char		socket_path[4096];
+	char		http_addr[96];
+	int			port;
+	int			sync_interval_ms;
+	const char *token;			/* TCP peers must present it */
+	time_t		started;
+	const char *state;			/* "importing", "active", "stopping" */
+	struct server_metrics m;
+};
+
+#endif							/* STRATA_SERVER_H */

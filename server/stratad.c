@@ -1,0 +1,358 @@
+/*-------------------------------------------------------------------------
+ *
+ * stratad.c
+ *	  The strata sidecar: options, startup, the event loop, shutdown.
+ *
+ * Startup: lock DATADIR/stratad.pid, load the identity, open and replay
+ * the page log, import the compute's files if asked (before serving),
+ * listen, write DATADIR/stratad.status.  Shutdown on SIGTERM/SIGINT or
+ * EOF on --postmaster-fd: stop accepting, commit pending writes, sync the
+ * log, remove the socket and status file.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <jansson.h>
+
+#include "fsutil.h"
+#include "http.h"
+#include "identity.h"
+#include "import.h"
+#include "pagesvc.h"
+#include "server.h"
+#include "slog.h"
+#include "store.h"
+#include "strata_err.h"
+
+static struct server srv;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+			"stratad: the strata page server\n\n"
+			"Usage: stratad -D DATADIR [options]\n\n"
+			"  -D, --datadir DIR        data directory (created, mode 0700)\n"
+			"      --socket-dir DIR     unix socket directory (default: DATADIR)\n"
+			"      --port N             socket number .s.PGSQL.N, and TCP port (default %d)\n"
+			"      --listen-tcp ADDR    also listen on TCP at ADDR:port\n"
+			"      --token TOKEN        token TCP peers must send as -c strata.token=TOKEN\n"
+			"      --http HOST:PORT     management API (default 127.0.0.1:9898)\n"
+			"      --http-any-port      use a free port if the API port is taken\n"
+			"      --pgdata DIR         import this compute data directory on first start\n"
+			"      --import-only        with --pgdata: import (if not done yet) and exit\n"
+			"      --postmaster-fd N    shut down at EOF on this inherited fd\n"
+			"      --log FILE           log to FILE (default stderr)\n"
+			"      --log-level LEVEL    debug, info, warning or error (default info)\n"
+			"      --sync-interval-ms N background fdatasync interval (default 1000)\n"
+			"  -h, --help               show this help\n",
+			PROTO_DEFAULT_PORT);
+}
+
+static int
+lock_pidfile(const char *datadir)
+{
+	char		path[4096];
+	char		buf[32];
+	int			fd;
+	int			n;
+
+	snprintf(path, sizeof(path), "%s/stratad.pid", datadir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		slog(SLOG_ERROR, "stratad: could not open \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		n = (int) read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		slog(SLOG_ERROR, "stratad: another stratad (PID %s) is running in \"%s\"",
+			 buf[0] ? buf : "?", datadir);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, n, 0) != n)
+	{
+		slog(SLOG_ERROR, "stratad: could not write \"%s\": %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;					/* held open: the lock lives as long as we do */
+}
+
+static int
+write_status(void)
+{
+	char		path[4096];
+	char		sysid[32];
+	json_t	   *o;
+	char	   *text;
+	int			err;
+
+	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) srv.id.sysid);
+	o = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}",
+				  "pid", (int) getpid(),
+				  "socket", srv.socket_path,
+				  "socket_dir", "",
+				  "port", srv.port,
+				  "http_addr", srv.http_addr,
+				  "tenant_id", srv.tenant_hex,
+				  "timeline_id", srv.timeline_hex,
+				  "system_identifier", sysid,
+				  "state", srv.state);
+	{
+		char		dir[4096];
+		char	   *slash;
+
+		snprintf(dir, sizeof(dir), "%s", srv.socket_path);
+		slash = strrchr(dir, '/');
+		if (slash)
+			*slash = '\0';
+		json_object_set_new(o, "socket_dir", json_string(dir));
+	}
+	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(o);
+	if (text == NULL)
+		return STRATA_ENOMEM;
+	snprintf(path, sizeof(path), "%s/stratad.status", srv.datadir);
+	err = fs_write_durable(path, text, strlen(text));
+	free(text);
+	return err;
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void) what;
+	(void) arg;
+	slog(SLOG_INFO, "stratad: received signal %d; shutting down", (int) sig);
+	event_base_loopbreak(srv.base);
+}
+
+static void
+on_postmaster_fd(evutil_socket_t fd, short what, void *arg)
+{
+	char		buf[64];
+	ssize_t		n = read(fd, buf, sizeof(buf));
+
+	(void) what;
+	(void) arg;
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	slog(SLOG_INFO, "stratad: the postmaster exited; shutting down");
+	event_base_loopbreak(srv.base);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"datadir", required_argument, NULL, 'D'},
+		{"socket-dir", required_argument, NULL, 1},
+		{"port", required_argument, NULL, 2},
+		{"listen-tcp", required_argument, NULL, 3},
+		{"token", required_argument, NULL, 4},
+		{"http", required_argument, NULL, 5},
+		{"http-any-port", no_argument, NULL, 6},
+		{"pgdata", required_argument, NULL, 7},
+		{"postmaster-fd", required_argument, NULL, 8},
+		{"log", required_argument, NULL, 9},
+		{"log-level", required_argument, NULL, 10},
+		{"sync-interval-ms", required_argument, NULL, 11},
+		{"import-only", no_argument, NULL, 12},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *socket_dir = NULL;
+	const char *tcp = NULL;
+	const char *http_addr = "127.0.0.1:9898";
+	const char *pgdata = NULL;
+	const char *logfile = NULL;
+	int			any_port = 0;
+	int			import_only = 0;
+	int			pm_fd = -1;
+	int			pidfd;
+	int			c;
+	int			rc = 1;
+	struct event *ev_term = NULL,
+			   *ev_int = NULL,
+			   *ev_pm = NULL;
+
+	srv.port = PROTO_DEFAULT_PORT;
+	srv.sync_interval_ms = 1000;
+	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'D':
+				srv.datadir = optarg;
+				break;
+			case 1:
+				socket_dir = optarg;
+				break;
+			case 2:
+				srv.port = atoi(optarg);
+				break;
+			case 3:
+				tcp = optarg;
+				break;
+			case 4:
+				srv.token = optarg;
+				break;
+			case 5:
+				http_addr = optarg;
+				break;
+			case 6:
+				any_port = 1;
+				break;
+			case 7:
+				pgdata = optarg;
+				break;
+			case 8:
+				pm_fd = atoi(optarg);
+				break;
+			case 9:
+				logfile = optarg;
+				break;
+			case 10:
+				if (slog_parse_level(optarg) < 0)
+				{
+					fprintf(stderr, "stratad: unknown log level \"%s\"\n", optarg);
+					return 2;
+				}
+				slog_set_level((enum slog_level) slog_parse_level(optarg));
+				break;
+			case 11:
+				srv.sync_interval_ms = atoi(optarg);
+				break;
+			case 12:
+				import_only = 1;
+				break;
+			case 'h':
+				usage(stdout);
+				return 0;
+			default:
+				usage(stderr);
+				return 2;
+		}
+	}
+	if (srv.datadir == NULL || optind != argc || srv.port <= 0 || srv.sync_interval_ms <= 0)
+	{
+		usage(stderr);
+		return 2;
+	}
+	if (slog_open(logfile) != 0)
+	{
+		fprintf(stderr, "stratad: could not open log file \"%s\": %s\n", logfile, strerror(errno));
+		return 1;
+	}
+	if (socket_dir == NULL)
+		socket_dir = srv.datadir;
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	if (mkdir(srv.datadir, 0700) != 0 && errno != EEXIST)
+	{
+		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s", srv.datadir, strerror(errno));
+		return 1;
+	}
+	if (strcmp(socket_dir, srv.datadir) != 0 && mkdir(socket_dir, 0700) != 0 && errno != EEXIST)
+	{
+		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s", socket_dir, strerror(errno));
+		return 1;
+	}
+	pidfd = lock_pidfile(srv.datadir);
+	if (pidfd < 0)
+		return 1;
+	srv.started = time(NULL);
+	slog(SLOG_INFO, "stratad: starting (version %s) in \"%s\"", STRATA_VERSION, srv.datadir);
+
+	if (identity_load(srv.datadir, &srv.id) != 0)
+		goto out;
+	identity_hex(srv.id.tenant, srv.tenant_hex);
+	identity_hex(srv.id.timeline, srv.timeline_hex);
+	if (store_open(srv.datadir, &srv.store) != 0)
+		goto out;
+	if (pgdata != NULL)
+	{
+		uint64_t	pages = 0;
+
+		srv.state = "importing";
+		if (import_run(srv.store, &srv.id, srv.datadir, pgdata, 0, &pages) != 0)
+		{
+			slog(SLOG_ERROR, "stratad: import of \"%s\" failed; not serving", pgdata);
+			goto out;
+		}
+		srv.m.import_pages = pages;
+	}
+	if (import_only)
+	{
+		rc = 0;
+		goto out;
+	}
+
+	evthread_use_pthreads();
+	srv.base = event_base_new();
+	if (srv.base == NULL || event_base_priority_init(srv.base, 2) != 0)
+		goto out;
+	if (http_start(&srv, http_addr, any_port) != 0)
+		goto out;
+	if (pagesvc_start(&srv, socket_dir, tcp) != 0)
+		goto out;
+	ev_term = evsignal_new(srv.base, SIGTERM, on_signal, NULL);
+	ev_int = evsignal_new(srv.base, SIGINT, on_signal, NULL);
+	event_add(ev_term, NULL);
+	event_add(ev_int, NULL);
+	if (pm_fd >= 0)
+	{
+		fcntl(pm_fd, F_SETFL, O_NONBLOCK);
+		ev_pm = event_new(srv.base, pm_fd, EV_READ | EV_PERSIST, on_postmaster_fd, NULL);
+		event_add(ev_pm, NULL);
+	}
+	srv.state = "active";
+	if (write_status() != 0)
+		goto out;
+	slog(SLOG_INFO, "stratad: serving tenant %s timeline %s", srv.tenant_hex, srv.timeline_hex);
+
+	event_base_dispatch(srv.base);
+
+	srv.state = "stopping";
+	pagesvc_stop(&srv);
+	http_stop();
+	{
+		char		path[4096];
+
+		snprintf(path, sizeof(path), "%s/stratad.status", srv.datadir);
+		(void) unlink(path);
+	}
+	slog(SLOG_INFO, "stratad: stopped");
+	rc = 0;
+out:
+	if (ev_term)
+		event_free(ev_term);
+	if (ev_int)
+		event_free(ev_int);
+	if (ev_pm)
+		event_free(ev_pm);
+	store_close(srv.store);
+	if (srv.base)
+		event_base_free(srv.base);
+	close(pidfd);
+	if (rc != 0)
+		slog(SLOG_ERROR, "stratad: exiting after a failure (see above)");
+	return rc;
+}
