@@ -193,6 +193,21 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 	req.page = (const uint8 *) buffer;
 	comm_call(&req, &res);
 	strata_count(tag == PROTO_WRITE ? SC_WRITE : SC_EXTEND, 1);
+
+	/*
+	 * md writes past the end of a file by extending it, and some callers
+	 * rely on that (btbuildempty() writes block 0 of an empty init fork).
+	 */
+	if (res.error && res.errcode == PROTO_E_BEYOND_EOF && tag == PROTO_WRITE)
+	{
+		init_req(&req, PROTO_EXTEND, rnode, forknum);
+		req.blk = blocknum;
+		req.page = (const uint8 *) buffer;
+		comm_call(&req, &res);
+		strata_count(SC_EXTEND, 1);
+		if (!res.error)
+			relsize_extend(rnode, forknum, blocknum + 1);
+	}
 	if (res.error)
 		comm_error(&res, psprintf("%s block %u of relation \"%s\"",
 								  tag == PROTO_WRITE ? "write" : "extend",

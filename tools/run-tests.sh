@@ -20,7 +20,7 @@ if [ "$(id -u)" -eq 0 ]; then
 	cp -r "$top/regress" "$work/"
 	chown -R postgres: "$work"
 	as_user=(runuser -u postgres --)
-	trap 'rm -rf "$work"' EXIT
+	if [ -z "${STRATA_TEST_KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "keeping $work"; fi
 else
 	work=$top
 	as_user=()

@@ -33,3 +33,5 @@ DROP DATABASE strata_tsdb;
 DROP TABLE in_template;
 DROP TABLE in_ts;
 DROP TABLESPACE strata_ts;
+-- DROP DATABASE reached stratad
+SELECT value > 0 AS dropdb_sent FROM strata_stats WHERE counter = 'dropdb';

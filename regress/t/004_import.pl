@@ -1,0 +1,54 @@
+# Import on first start: an existing cluster's relation files move into
+# stratad; an import interrupted by a crash of stratad restarts cleanly.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use StrataTest;
+
+my $node = PostgreSQL::Test::Cluster->new('main');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE TABLE pre (id int PRIMARY KEY, v text);
+	INSERT INTO pre SELECT g, md5(g::text) FROM generate_series(1, 30000) g;
+	CREATE UNLOGGED TABLE pre_ul (id int);
+	INSERT INTO pre_ul SELECT generate_series(1, 100);
+});
+my $relpath = $node->safe_psql('postgres', q{SELECT pg_relation_filepath('pre')});
+$node->stop;
+ok(-s $node->data_dir . "/$relpath", 'the table has a local file before strata');
+
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'strata'
+shared_buffers = 1MB
+strata.stratad_http_port = 0
+});
+
+# Interrupt the first import: stratad aborts halfway once.
+my $once = $node->basedir . '/kill-once';
+open(my $fh, '>', $once) or die;
+close $fh;
+$ENV{STRATA_KILL_POINT} = 'import-mid';
+$ENV{STRATA_KILL_ONCE_FILE} = $once;
+$node->start;
+delete $ENV{STRATA_KILL_POINT};
+delete $ENV{STRATA_KILL_ONCE_FILE};
+
+is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM pre'),
+	'30000|450015000', 'data is served after an interrupted import');
+ok(!-e $once, 'the kill point fired');
+like(stratad_log($node), qr/import/i, 'stratad logged the import');
+is(-s $node->data_dir . "/$relpath", undef, 'the local file is an empty stub')
+  or diag(-s $node->data_dir . "/$relpath");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pre_ul'), '100',
+	'unlogged data of a cleanly shut down cluster is imported');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pre WHERE v = md5(id::text)}),
+	'30000', 'every row is intact');
+
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pre'), '30000',
+	'no second import after a restart');
+$node->stop;
+done_testing();
