@@ -59,6 +59,14 @@ like($err, qr/strata must be loaded via shared_preload_libraries/,
 like($err, qr/HINT:.*shared_preload_libraries/, 'and a hint');
 $plain->stop;
 
+# wal_level = minimal is refused at start
+my $minimal = PostgreSQL::Test::Cluster->new('minimal');
+$minimal->init;
+$minimal->append_conf('postgresql.conf', "shared_preload_libraries = 'strata'\nwal_level = minimal\nmax_wal_senders = 0\n");
+ok(!$minimal->start(fail_ok => 1), 'wal_level = minimal refuses to start');
+like(slurp_file($minimal->logfile), qr/strata requires wal_level "replica" or higher/,
+	'with a clear message');
+
 $node->stop;
 ok(wait_until(sub { !defined stratad_pid($node) }, 'stratad exits'),
 	'stratad exits after the postmaster');

@@ -22,6 +22,7 @@ ok(-s $node->data_dir . "/$relpath", 'the table has a local file before strata')
 
 $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'strata'
+wal_level = replica
 shared_buffers = 1MB
 strata.stratad_http_port = 0
 });
@@ -32,16 +33,22 @@ open(my $fh, '>', $once) or die;
 close $fh;
 $ENV{STRATA_KILL_POINT} = 'import-mid';
 $ENV{STRATA_KILL_ONCE_FILE} = $once;
+ok(!$node->start(fail_ok => 1), 'a start whose import is killed halfway fails');
+like(slurp_file($node->logfile), qr/importing the cluster into stratad failed/,
+	'with a clear message');
+ok(-s $node->data_dir . "/$relpath", 'the local file is intact after the failed import');
 $node->start;
 delete $ENV{STRATA_KILL_POINT};
 delete $ENV{STRATA_KILL_ONCE_FILE};
+like(stratad_log($node), qr/earlier import was interrupted; starting over/,
+	'the next start redoes the import');
 
 is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM pre'),
 	'30000|450015000', 'data is served after an interrupted import');
 ok(!-e $once, 'the kill point fired');
 like(stratad_log($node), qr/import/i, 'stratad logged the import');
-is(-s $node->data_dir . "/$relpath", undef, 'the local file is an empty stub')
-  or diag(-s $node->data_dir . "/$relpath");
+ok(-e $node->data_dir . "/$relpath" && !-s $node->data_dir . "/$relpath",
+	'the local file is an empty stub');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pre_ul'), '100',
 	'unlogged data of a cleanly shut down cluster is imported');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pre WHERE v = md5(id::text)}),

@@ -23,6 +23,7 @@ sub strata_node
 	$node->init(%params);
 	$node->append_conf('postgresql.conf', <<"CONF");
 shared_preload_libraries = 'strata'
+wal_level = replica
 shared_buffers = 1MB
 strata.stratad_http_port = 0
 max_prepared_transactions = 5
