@@ -53,8 +53,13 @@ tap)
 	if [ ${#tests[@]} -eq 0 ]; then
 		tests=(t/*.pl)
 	fi
-	rm -rf tmp_check
+	rm -rf tmp_check sanitizer
+	"${as_user[@]}" mkdir -p sanitizer
+	# an ASan/UBSan build of stratad reports into sanitizer/; any report fails
+	export ASAN_OPTIONS="log_path=$work/regress/sanitizer/asan:detect_leaks=1"
+	export UBSAN_OPTIONS="log_path=$work/regress/sanitizer/ubsan:print_stacktrace=1:halt_on_error=1"
 	"${as_user[@]}" env PATH="$bindir:$PATH" \
+		ASAN_OPTIONS="$ASAN_OPTIONS" UBSAN_OPTIONS="$UBSAN_OPTIONS" \
 		PERL5LIB="$pgxs/test/perl:$work/regress/t" \
 		PG_REGRESS="$pgxs/test/regress/pg_regress" \
 		TESTDIR="$work/regress" \
@@ -67,6 +72,11 @@ tap)
 		done
 		exit $status
 	}
+	if [ -n "$(ls -A sanitizer)" ]; then
+		echo "sanitizer reports from stratad:"
+		cat sanitizer/*
+		exit 1
+	fi
 	;;
 *)
 	echo "unknown suite: $suite" >&2
