@@ -39,6 +39,37 @@ is($nonempty, 0, 'no local relation file has data');
 is($node->safe_psql('postgres', 'SELECT mode FROM strata_status'),
 	'embedded', 'strata_status reports the embedded sidecar');
 
+# stratactl and the management API
+my ($out, $err);
+IPC::Run::run([ 'stratactl', 'status', '--json', '-D', $node->data_dir ], '>', \$out, '2>', \$err)
+  or die "stratactl: $err";
+my $tenant = $node->safe_psql('postgres', 'SELECT tenant_id FROM strata_status');
+like($out, qr/"tenant_id": "$tenant"/, 'stratactl status --json shows the tenant the compute sees');
+like($out, qr/"timeline_id": "[0-9a-f]{32}"/, 'and the timeline');
+like($out, qr/"socket": "[^"]+\.s\.PGSQL\.6400"/, 'and the socket');
+my ($http) = $out =~ /"http_addr": "([^"]+)"/;
+ok($http, "and the API address $http");
+IPC::Run::run([ 'stratactl', 'status', '-D', $node->data_dir ], '>', \$out, '2>', \$err);
+like($out, qr/^state\s+active$/m, 'stratactl status prints a summary');
+
+sub http_get
+{
+	my ($addr, $path) = @_;
+	my ($host, $port) = split /:/, $addr;
+	my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port) or die "connect $addr: $!";
+	print $s "GET $path HTTP/1.0\r\nHost: $addr\r\n\r\n";
+	local $/;
+	return scalar <$s>;
+}
+use IO::Socket::INET;
+my $metrics = http_get($http, '/metrics');
+like($metrics, qr/^HTTP\/1\.\d 200/, 'GET /metrics answers 200');
+like($metrics, qr/^strata_pageservice_requests_total\{op="getpage"\} [1-9]\d*$/m,
+	'and counts getpage requests');
+like($metrics, qr/^# TYPE strata_log_sync_seconds histogram$/m, 'and has the sync histogram');
+like(http_get($http, '/v1/status'), qr/"state": "active"/, 'GET /v1/status answers');
+like(http_get($http, '/nope'), qr/^HTTP\/1\.\d 404.*"error"/s, 'unknown paths get 404 with a JSON error');
+
 $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM t'),
 	'50000|1250025000', 'data survives a clean restart');

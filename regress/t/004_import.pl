@@ -58,4 +58,20 @@ $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM pre'), '30000',
 	'no second import after a restart');
 $node->stop;
+
+# stratactl import: the same, offline, before the first start on strata
+my $off = PostgreSQL::Test::Cluster->new('offline');
+$off->init;
+$off->start;
+$off->safe_psql('postgres', q{CREATE TABLE o AS SELECT g FROM generate_series(1, 12345) g});
+$off->stop;
+my ($out, $err);
+ok(IPC::Run::run([ 'stratactl', 'import', '-D', $off->data_dir ], '>', \$out, '2>', \$err),
+	'stratactl import succeeds offline');
+like($out, qr/imported \d+ pages; the import is complete/, 'and reports it');
+$off->append_conf('postgresql.conf', "shared_preload_libraries = 'strata'\nwal_level = replica\nstrata.stratad_http_port = 0\n");
+$off->start;
+is($off->safe_psql('postgres', 'SELECT count(*) FROM o'), '12345', 'the offline import is served');
+unlike(stratad_log($off), qr/importing \d+ relation files/, 'without a second import');
+$off->stop;
 done_testing();
