@@ -32,6 +32,17 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM ul'), '10',
 like(slurp_file($node->logfile), qr/strata: reset \d+ unlogged relation/,
 	'stratad reset the unlogged relations');
 
+# DROP DATABASE replayed from WAL reaches stratad too
+$node->safe_psql('postgres', q{CREATE DATABASE gone});
+$node->safe_psql('gone', q{CREATE TABLE g AS SELECT generate_series(1, 1000) x});
+$node->safe_psql('postgres', q{CHECKPOINT});
+$node->safe_psql('postgres', q{DROP DATABASE gone});
+$node->stop('immediate');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION strata');
+is($node->safe_psql('postgres', q{SELECT value > 0 FROM strata_stats WHERE counter = 'dropdb'}),
+	't', 'replaying DROP DATABASE sent DROPDB to stratad');
+
 # a clean restart keeps the unlogged table's contents
 $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM ul'), '10',
