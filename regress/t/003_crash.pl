@@ -32,6 +32,11 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM ul'), '10',
 like(slurp_file($node->logfile), qr/strata: reset \d+ unlogged relation/,
 	'stratad reset the unlogged relations');
 
+# a clean restart keeps the unlogged table's contents
+$node->restart;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM ul'), '10',
+	'unlogged data survives a clean restart');
+
 # DROP DATABASE replayed from WAL reaches stratad too
 $node->safe_psql('postgres', q{CREATE DATABASE gone});
 $node->safe_psql('gone', q{CREATE TABLE g AS SELECT generate_series(1, 1000) x});
@@ -42,11 +47,6 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION strata');
 is($node->safe_psql('postgres', q{SELECT value > 0 FROM strata_stats WHERE counter = 'dropdb'}),
 	't', 'replaying DROP DATABASE sent DROPDB to stratad');
-
-# a clean restart keeps the unlogged table's contents
-$node->restart;
-is($node->safe_psql('postgres', 'SELECT count(*) FROM ul'), '10',
-	'unlogged data survives a clean restart');
 
 # kill -9 the postmaster itself (children notice its death and exit)
 my $pm = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
