@@ -366,6 +366,31 @@ protocol_error(const char *what)
 			 errdetail("The connection was closed and its requests discarded.")));
 }
 
+/*
+ * Wait up to a second for the socket (events) or the latch, absorbing any
+ * input that arrived.  false if the connection broke (already handled).
+ */
+static bool
+wait_conn(uint32 events)
+{
+	WaitEvent	ev;
+
+	ModifyWaitEvent(conn_wes, conn_wes_sock, events, NULL);
+	if (WaitEventSetWait(conn_wes, 1000, &ev, 1, PG_WAIT_EXTENSION) <= 0)
+		return true;
+	if (ev.events & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+	{
+		lost_connection(pchomp(PQerrorMessage(conn)));
+		return false;
+	}
+	return true;
+}
+
 /* ---------- sending ---------- */
 
 /* Queue one slot's request; false if the connection broke. */
@@ -424,7 +449,6 @@ flush_out(void)
 	for (;;)
 	{
 		int			rc = PQflush(conn);
-		WaitEvent	ev;
 
 		if (rc == 0)
 			break;
@@ -433,21 +457,8 @@ flush_out(void)
 			lost_connection(pchomp(PQerrorMessage(conn)));
 			return false;
 		}
-		ModifyWaitEvent(conn_wes, conn_wes_sock,
-						WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE, NULL);
-		if (WaitEventSetWait(conn_wes, 1000, &ev, 1, PG_WAIT_EXTENSION) > 0)
-		{
-			if (ev.events & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			}
-			if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
-			{
-				lost_connection(pchomp(PQerrorMessage(conn)));
-				return false;
-			}
-		}
+		if (!wait_conn(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return false;
 	}
 	unflushed = 0;
 	return true;
@@ -553,7 +564,6 @@ wait_for(uint64 pos)
 	while (ring_recv <= pos)
 	{
 		uint64		before = ring_recv;
-		WaitEvent	ev;
 		long		waited;
 
 		if (conn == NULL)
@@ -571,20 +581,8 @@ wait_for(uint64 pos)
 		if (ring_recv != before)
 			last_progress = GetCurrentTimestamp();
 
-		ModifyWaitEvent(conn_wes, conn_wes_sock, WL_SOCKET_READABLE, NULL);
-		if (WaitEventSetWait(conn_wes, 1000, &ev, 1, PG_WAIT_EXTENSION) > 0)
-		{
-			if (ev.events & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			}
-			if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
-			{
-				lost_connection(pchomp(PQerrorMessage(conn)));
-				continue;
-			}
-		}
+		if (!wait_conn(WL_SOCKET_READABLE))
+			continue;
 
 		waited = TimestampDifferenceMilliseconds(last_progress, GetCurrentTimestamp());
 		if (waited >= SLOW_RESPONSE_LOG_MS && !logged)

@@ -110,43 +110,42 @@ strata_relation_size(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(size);
 }
 
+/* measure(rel) of the relation named by the first argument, or NULL. */
 static Datum
-strata_table_size(PG_FUNCTION_ARGS)
+measure_relation(FunctionCallInfo fcinfo, int64 (*measure) (Relation rel))
 {
 	Relation	rel = try_relation_open(PG_GETARG_OID(0), AccessShareLock);
 	int64		size;
 
 	if (rel == NULL)
 		PG_RETURN_NULL();
-	size = table_bytes(rel);
+	size = measure(rel);
 	relation_close(rel, AccessShareLock);
 	PG_RETURN_INT64(size);
+}
+
+static int64
+total_bytes(Relation rel)
+{
+	return table_bytes(rel) + indexes_bytes(rel);
+}
+
+static Datum
+strata_table_size(PG_FUNCTION_ARGS)
+{
+	return measure_relation(fcinfo, table_bytes);
 }
 
 static Datum
 strata_indexes_size(PG_FUNCTION_ARGS)
 {
-	Relation	rel = try_relation_open(PG_GETARG_OID(0), AccessShareLock);
-	int64		size;
-
-	if (rel == NULL)
-		PG_RETURN_NULL();
-	size = indexes_bytes(rel);
-	relation_close(rel, AccessShareLock);
-	PG_RETURN_INT64(size);
+	return measure_relation(fcinfo, indexes_bytes);
 }
 
 static Datum
 strata_total_relation_size(PG_FUNCTION_ARGS)
 {
-	Relation	rel = try_relation_open(PG_GETARG_OID(0), AccessShareLock);
-	int64		size;
-
-	if (rel == NULL)
-		PG_RETURN_NULL();
-	size = table_bytes(rel) + indexes_bytes(rel);
-	relation_close(rel, AccessShareLock);
-	PG_RETURN_INT64(size);
+	return measure_relation(fcinfo, total_bytes);
 }
 
 /* Sum of the regular files directly in path (stubs, temp files, maps). */

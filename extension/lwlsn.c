@@ -4,10 +4,17 @@
  *	  Shared last-written LSN per block, as an upper bound (ARCHITECTURE.md
  *	  2.3, I9).
  *
- * A direct-mapped array of atomics indexed by a hash of the block.  Values
- * only grow; two blocks that share a slot share the larger LSN, which can
- * only make a prefetched page look stale (a re-read), never make a stale
- * page look current.  Lock-free: readers load, writers CAS to the max.
+ * A direct-mapped array of atomics indexed by a hash of the block.  A
+ * prefetched page is used only if its block's slot still holds the value
+ * read when the request was sent, so every write must move the slot
+ * strictly past anything a reader may have seen: advancing sets it to
+ * max(slot + 1, lsn), never just max(slot, lsn).  (With max alone, a block
+ * sharing a slot with a block whose stored LSN ran ahead of the WAL insert
+ * position, as prev + 1 stamps do, could be rewritten without the slot
+ * changing, and a stale prefetched page would pass: seen as VACUUM
+ * keeping pages it had emptied.)  The slot stays an upper bound of the
+ * block's last-written LSN, which is what the protocol's not_modified_since
+ * needs.  Lock-free: readers load, writers CAS.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,6 +67,6 @@ lwlsn_advance(RelFileNode rnode, ForkNumber fork, BlockNumber blk, XLogRecPtr ls
 	pg_atomic_uint64 *p = slot_for(rnode, fork, blk);
 	uint64		cur = pg_atomic_read_u64(p);
 
-	while (cur < lsn && !pg_atomic_compare_exchange_u64(p, &cur, lsn))
+	while (!pg_atomic_compare_exchange_u64(p, &cur, Max(cur + 1, lsn)))
 		;
 }

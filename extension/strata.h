@@ -139,7 +139,11 @@ extern void relsize_forget_all(void);
 /* ---------- lwlsn.c ---------- */
 extern Size lwlsn_shmem_size(void);
 extern void lwlsn_shmem_init(void);
-/* An upper bound of the block's last-written LSN (collisions only raise it). */
+/*
+ * An upper bound of the block's last-written LSN (collisions only raise
+ * it); every lwlsn_advance() of the block moves it strictly upward, so
+ * "unchanged since I asked" means "not written since I asked" (I9).
+ */
 extern XLogRecPtr lwlsn_get(RelFileNode rnode, ForkNumber fork, BlockNumber blk);
 extern void lwlsn_advance(RelFileNode rnode, ForkNumber fork, BlockNumber blk,
 						  XLogRecPtr lsn);

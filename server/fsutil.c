@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -125,6 +126,40 @@ fs_read_file(const char *path, void **data, size_t *len)
 	*data = buf;
 	*len = (size_t) n;
 	return 0;
+}
+
+int
+fs_lock_pidfile(const char *datadir)
+{
+	char		path[4096];
+	char		buf[32];
+	int			fd;
+	int			n;
+
+	snprintf(path, sizeof(path), "%s/stratad.pid", datadir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+	{
+		slog(SLOG_ERROR, "fsutil: could not open \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	{
+		n = (int) read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		slog(SLOG_ERROR, "fsutil: another stratad (PID %s) is running in \"%s\"",
+			 buf[0] ? buf : "?", datadir);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, n, 0) != n)
+	{
+		slog(SLOG_ERROR, "fsutil: could not write \"%s\": %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;					/* held open: the lock lives as long as we do */
 }
 
 /*

@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pagesvc.h"
+#include "pagesvc_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,27 +46,6 @@
 #define OUTPUT_RESUME	(1024 * 1024)
 #define CLOSE_TIMEOUT_S	5
 
-enum conn_state
-{
-	CONN_STARTUP,
-	CONN_QUERY,
-	CONN_COPY,
-	CONN_CLOSING,
-};
-
-struct conn
-{
-	struct server *srv;
-	struct bufferevent *bev;
-	enum conn_state state;
-	int			blocked;		/* a write or SYNC awaits completion */
-	int			is_unix;
-	uint64_t	id;
-	char		app[64];
-	struct conn *prev;
-	struct conn *next;
-};
-
 /* A request waiting for the group write or the sync thread. */
 struct waiter
 {
@@ -94,48 +74,6 @@ static void conn_process(struct conn *c);
 
 /* ---------- output ---------- */
 
-static void
-put_msg(struct conn *c, char type, const void *body, size_t len)
-{
-	uint8_t		hdr[5];
-	struct evbuffer *o = bufferevent_get_output(c->bev);
-
-	hdr[0] = (uint8_t) type;
-	put_be32(hdr + 1, (uint32_t) (len + 4));
-	evbuffer_add(o, hdr, 5);
-	if (len)
-		evbuffer_add(o, body, len);
-	c->srv->m.bytes_sent += len + 5;
-}
-
-static void
-put_error(struct conn *c, const char *severity, const char *sqlstate, const char *msg)
-{
-	char		body[1024];
-	int			n = snprintf(body, sizeof(body) - 1, "S%s%cV%s%cC%s%cM%s%c",
-							 severity, 0, severity, 0, sqlstate, 0, msg, 0);
-
-	if (n < 0 || n >= (int) sizeof(body) - 1)
-		n = sizeof(body) - 2;
-	body[n++] = '\0';
-	put_msg(c, 'E', body, n);
-}
-
-static void
-put_param(struct conn *c, const char *name, const char *value)
-{
-	char		body[256];
-	int			n = snprintf(body, sizeof(body), "%s%c%s", name, 0, value);
-
-	put_msg(c, 'S', body, n + 1);
-}
-
-static void
-put_ready(struct conn *c)
-{
-	put_msg(c, 'Z', "I", 1);
-}
-
 /* Free the connection once its output drained, or after a timeout. */
 static void
 conn_free(struct conn *c)
@@ -157,7 +95,7 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-static void
+void
 conn_close(struct conn *c)
 {
 	struct timeval tv = {CLOSE_TIMEOUT_S, 0};
@@ -175,12 +113,9 @@ conn_close(struct conn *c)
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 }
 
-static void
-violation(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /* A protocol violation: 08P01, a log line, close. */
-static void
-violation(struct conn *c, const char *fmt, ...)
+void
+conn_violation(struct conn *c, const char *fmt, ...)
 {
 	char		msg[512];
 	va_list		ap;
@@ -191,7 +126,7 @@ violation(struct conn *c, const char *fmt, ...)
 	slog(SLOG_WARNING, "pagesvc: protocol violation, closing connection: %s conn=%llu app=%s",
 		 msg, (unsigned long long) c->id, c->app[0] ? c->app : "-");
 	c->srv->m.protocol_violations++;
-	put_error(c, "FATAL", "08P01", msg);
+	pgwire_put_error(c, "FATAL", "08P01", msg);
 	conn_close(c);
 }
 
@@ -228,7 +163,7 @@ wire_code(int err)
 static void
 reply_frame(struct conn *c, size_t len)
 {
-	put_msg(c, 'd', out, len);
+	pgwire_put_msg(c, 'd', out, len);
 }
 
 static void
@@ -490,7 +425,7 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 
 	if (proto_decode_req(buf, len, &req) != 0)
 	{
-		violation(c, "malformed pagestream message (tag %u, %zu bytes)",
+		conn_violation(c, "malformed pagestream message (tag %u, %zu bytes)",
 				  len > 0 ? buf[0] : 0, len);
 		return;
 	}
@@ -560,193 +495,6 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
-/* ---------- startup and query ---------- */
-
-static const char *
-option_value(const char *options, const char *name, char *buf, size_t len)
-{
-	const char *p = strstr(options, name);
-	size_t		n = 0;
-
-	if (p == NULL || p[strlen(name)] != '=')
-		return NULL;
-	p += strlen(name) + 1;
-	while (p[n] && p[n] != ' ' && n < len - 1)
-	{
-		buf[n] = p[n];
-		n++;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-static int
-check_peer(struct conn *c, const char *options)
-{
-	char		tok[256];
-
-	if (c->is_unix)
-	{
-		struct ucred cred;
-		socklen_t	len = sizeof(cred);
-
-		if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-			cred.uid != geteuid())
-		{
-			put_error(c, "FATAL", "28000", "peer is not running as stratad's user");
-			return -1;
-		}
-		return 0;
-	}
-	if (c->srv->token == NULL ||
-		option_value(options, "strata.token", tok, sizeof(tok)) == NULL ||
-		strcmp(tok, c->srv->token) != 0)
-	{
-		put_error(c, "FATAL", "28000", "TCP peers must present the token (-c strata.token=...)");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-check_sysid(struct conn *c, const char *options)
-{
-	struct server *srv = c->srv;
-	char		buf[32];
-	unsigned long long sysid;
-
-	if (option_value(options, "strata.sysid", buf, sizeof(buf)) == NULL)
-		return 0;
-	sysid = strtoull(buf, NULL, 10);
-	if (srv->id.sysid == 0)
-	{
-		srv->id.sysid = sysid;
-		if (identity_save(srv->datadir, &srv->id) != 0)
-		{
-			put_error(c, "FATAL", "58030", "could not record the compute's system identifier");
-			return -1;
-		}
-		slog(SLOG_INFO, "pagesvc: timeline now belongs to database system %llu", sysid);
-		return 0;
-	}
-	if (srv->id.sysid != sysid)
-	{
-		char		msg[256];
-
-		snprintf(msg, sizeof(msg),
-				 "system identifier mismatch: this timeline belongs to database system %llu, the compute is %llu",
-				 (unsigned long long) srv->id.sysid, sysid);
-		slog(SLOG_WARNING, "pagesvc: refusing a compute: %s", msg);
-		put_error(c, "FATAL", "08004", msg);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-handle_startup(struct conn *c, const uint8_t *buf, size_t len)
-{
-	uint32_t	code = get_be32(buf + 4);
-	const char *options = "";
-	uint8_t		kd[8];
-
-	if (code == 80877103 || code == 80877104)	/* SSLRequest, GSSENCRequest */
-	{
-		evbuffer_add(bufferevent_get_output(c->bev), "N", 1);
-		return;
-	}
-	if (code == 80877102)		/* CancelRequest: nothing to cancel */
-	{
-		conn_close(c);
-		return;
-	}
-	if (code != 196608)
-	{
-		violation(c, "unsupported frontend protocol %u.%u", code >> 16, code & 0xFFFF);
-		return;
-	}
-	/* name\0value\0 ... \0 */
-	for (size_t i = 8; i < len && buf[i] != '\0';)
-	{
-		const char *name = (const char *) buf + i;
-		size_t		nlen = strnlen(name, len - i);
-		const char *val;
-		size_t		vlen;
-
-		if (i + nlen + 1 >= len)
-			break;
-		val = name + nlen + 1;
-		vlen = strnlen(val, len - i - nlen - 1);
-		if (strcmp(name, "application_name") == 0)
-			snprintf(c->app, sizeof(c->app), "%.*s", (int) vlen, val);
-		else if (strcmp(name, "options") == 0)
-			options = val;
-		i += nlen + 1 + vlen + 1;
-	}
-	if (buf[len - 1] != '\0')
-	{
-		violation(c, "malformed startup packet");
-		return;
-	}
-	if (check_peer(c, options) != 0 || check_sysid(c, options) != 0)
-	{
-		conn_close(c);
-		return;
-	}
-	put_msg(c, 'R', "\0\0\0\0", 4);
-	put_param(c, "server_version", "15.0 (strata)");
-	put_param(c, "server_encoding", "UTF8");
-	put_param(c, "client_encoding", "UTF8");
-	put_param(c, "DateStyle", "ISO, MDY");
-	put_param(c, "integer_datetimes", "on");
-	put_param(c, "standard_conforming_strings", "on");
-	put_param(c, "strata_tenant_id", c->srv->tenant_hex);
-	put_param(c, "strata_timeline_id", c->srv->timeline_hex);
-	put_param(c, "strata_durability_epoch", "1");
-	put_be32(kd, (uint32_t) getpid());
-	put_be32(kd + 4, (uint32_t) c->id);
-	put_msg(c, 'K', kd, 8);
-	put_ready(c);
-	c->state = CONN_QUERY;
-}
-
-static void
-handle_query(struct conn *c, const char *q)
-{
-	struct server *srv = c->srv;
-	char		tenant[80];
-	char		timeline[80];
-	int			version;
-	char		msg[256];
-
-	if (sscanf(q, "strata_pagestream %d %79s %79s", &version, tenant, timeline) != 3)
-	{
-		put_error(c, "ERROR", "42601", "stratad understands only: strata_pagestream <version> <tenant> <timeline>");
-		put_ready(c);
-		return;
-	}
-	if (version != PROTO_VERSION)
-	{
-		snprintf(msg, sizeof(msg), "unsupported pagestream protocol version %d; supported: %d",
-				 version, PROTO_VERSION);
-		put_error(c, "ERROR", "0A000", msg);
-		put_ready(c);
-		return;
-	}
-	if ((strcmp(tenant, "default") != 0 && strcasecmp(tenant, srv->tenant_hex) != 0) ||
-		(strcmp(timeline, "default") != 0 && strcasecmp(timeline, srv->timeline_hex) != 0))
-	{
-		snprintf(msg, sizeof(msg), "tenant %s timeline %s not found", tenant, timeline);
-		put_error(c, "ERROR", "58P01", msg);
-		put_ready(c);
-		return;
-	}
-	put_msg(c, 'W', "\0\0\0", 3);	/* text format, 0 columns */
-	c->state = CONN_COPY;
-	slog(SLOG_DEBUG, "pagesvc: pagestream started conn=%llu app=%s",
-		 (unsigned long long) c->id, c->app);
-}
-
 /* ---------- input ---------- */
 
 /* Parse and handle every complete message, unless blocked or paused. */
@@ -774,14 +522,14 @@ conn_process(struct conn *c)
 			len = get_be32(hdr);
 			if (len < 8 || len > STARTUP_MAX)
 			{
-				violation(c, "invalid startup packet length %u", len);
+				conn_violation(c, "invalid startup packet length %u", len);
 				break;
 			}
 			if (avail < len)
 				break;
 			evbuffer_remove(in, frame, len);
 			c->srv->m.bytes_received += len;
-			handle_startup(c, frame, len);
+			pgwire_startup(c, frame, len);
 			continue;
 		}
 		if (avail < 5)
@@ -790,7 +538,7 @@ conn_process(struct conn *c)
 		len = get_be32(hdr + 1);
 		if (len < 4 || len - 4 > (c->state == CONN_COPY ? PROTO_MAX_FRAME : QUERY_MAX))
 		{
-			violation(c, "invalid message length %u for message type '%c'", len,
+			conn_violation(c, "invalid message length %u for message type '%c'", len,
 					  hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?');
 			break;
 		}
@@ -807,15 +555,15 @@ conn_process(struct conn *c)
 			case 'Q':
 				if (c->state != CONN_QUERY || len - 4 == 0 || frame[len - 5] != '\0')
 				{
-					violation(c, "unexpected or malformed query message");
+					conn_violation(c, "unexpected or malformed query message");
 					return;
 				}
-				handle_query(c, (const char *) frame);
+				pgwire_query(c, (const char *) frame);
 				break;
 			case 'd':
 				if (c->state != CONN_COPY)
 				{
-					violation(c, "CopyData outside COPY");
+					conn_violation(c, "CopyData outside COPY");
 					return;
 				}
 				handle_request(c, frame, len - 4);
@@ -824,7 +572,7 @@ conn_process(struct conn *c)
 				conn_close(c);
 				return;
 			default:
-				violation(c, "unexpected message type '%c' in %s mode",
+				conn_violation(c, "unexpected message type '%c' in %s mode",
 						  hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?',
 						  c->state == CONN_COPY ? "COPY" : "query");
 				return;

@@ -210,7 +210,6 @@ static int
 cmd_import(const char *pgdata)
 {
 	char		dir[4096];
-	char		lock[4200];
 	struct identity id;
 	struct store *store;
 	uint64_t	pages;
@@ -223,11 +222,10 @@ cmd_import(const char *pgdata)
 		fprintf(stderr, "stratactl: could not create \"%s\": %s\n", dir, strerror(errno));
 		return 1;
 	}
-	snprintf(lock, sizeof(lock), "%s/stratad.pid", dir);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0)
+	fd = fs_lock_pidfile(dir);
+	if (fd < 0)
 	{
-		fprintf(stderr, "stratactl: a stratad is running in \"%s\"; stop the compute first\n", dir);
+		fprintf(stderr, "stratactl: could not lock \"%s\"; stop the compute first\n", dir);
 		return 1;
 	}
 	if (identity_load(dir, &id) != 0 || store_open(dir, &store) != 0)

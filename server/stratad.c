@@ -62,40 +62,6 @@ usage(FILE *f)
 }
 
 static int
-lock_pidfile(const char *datadir)
-{
-	char		path[4096];
-	char		buf[32];
-	int			fd;
-	int			n;
-
-	snprintf(path, sizeof(path), "%s/stratad.pid", datadir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-	{
-		slog(SLOG_ERROR, "stratad: could not open \"%s\": %s", path, strerror(errno));
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-	{
-		n = (int) read(fd, buf, sizeof(buf) - 1);
-		buf[n > 0 ? n : 0] = '\0';
-		slog(SLOG_ERROR, "stratad: another stratad (PID %s) is running in \"%s\"",
-			 buf[0] ? buf : "?", datadir);
-		close(fd);
-		return -1;
-	}
-	n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, n, 0) != n)
-	{
-		slog(SLOG_ERROR, "stratad: could not write \"%s\": %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;					/* held open: the lock lives as long as we do */
-}
-
-static int
 write_status(void)
 {
 	char		path[4096];
@@ -275,7 +241,7 @@ main(int argc, char **argv)
 		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s", socket_dir, strerror(errno));
 		return 1;
 	}
-	pidfd = lock_pidfile(srv.datadir);
+	pidfd = fs_lock_pidfile(srv.datadir);
 	if (pidfd < 0)
 		return 1;
 	srv.started = time(NULL);

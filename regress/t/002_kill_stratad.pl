@@ -7,7 +7,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use StrataTest;
 
-my $node = strata_node('main');
+# a tiny last-written-LSN cache stresses prefetch validity (I9) under load
+my $node = strata_node('main', extra_conf => 'strata.lwlsn_cache_size = 1024');
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION amcheck');
 $node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', '-p', $node->port, '-h', $node->host, 'postgres' ],

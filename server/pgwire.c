@@ -1,0 +1,254 @@
+/*-------------------------------------------------------------------------
+ *
+ * pgwire.c
+ *	  The PostgreSQL v3 protocol as stratad speaks it: messages out, the
+ *	  startup packet (peer checks, system identifier), and the one query
+ *	  that starts a pagestream (see pagesvc.h for the whole exchange).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "bytes.h"
+#include "identity.h"
+#include "pagesvc_internal.h"
+#include "proto.h"
+#include "slog.h"
+
+void
+pgwire_put_msg(struct conn *c, char type, const void *body, size_t len)
+{
+	uint8_t		hdr[5];
+	struct evbuffer *o = bufferevent_get_output(c->bev);
+
+	hdr[0] = (uint8_t) type;
+	put_be32(hdr + 1, (uint32_t) (len + 4));
+	evbuffer_add(o, hdr, 5);
+	if (len)
+		evbuffer_add(o, body, len);
+	c->srv->m.bytes_sent += len + 5;
+}
+
+void
+pgwire_put_error(struct conn *c, const char *severity, const char *sqlstate, const char *msg)
+{
+	char		body[1024];
+	int			n = snprintf(body, sizeof(body) - 1, "S%s%cV%s%cC%s%cM%s%c",
+							 severity, 0, severity, 0, sqlstate, 0, msg, 0);
+
+	if (n < 0 || n >= (int) sizeof(body) - 1)
+		n = sizeof(body) - 2;
+	body[n++] = '\0';
+	pgwire_put_msg(c, 'E', body, n);
+}
+
+static void
+put_param(struct conn *c, const char *name, const char *value)
+{
+	char		body[256];
+	int			n = snprintf(body, sizeof(body), "%s%c%s", name, 0, value);
+
+	pgwire_put_msg(c, 'S', body, n + 1);
+}
+
+void
+pgwire_put_ready(struct conn *c)
+{
+	pgwire_put_msg(c, 'Z', "I", 1);
+}
+
+/* ---------- startup and query ---------- */
+
+static const char *
+option_value(const char *options, const char *name, char *buf, size_t len)
+{
+	const char *p = strstr(options, name);
+	size_t		n = 0;
+
+	if (p == NULL || p[strlen(name)] != '=')
+		return NULL;
+	p += strlen(name) + 1;
+	while (p[n] && p[n] != ' ' && n < len - 1)
+	{
+		buf[n] = p[n];
+		n++;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+static int
+check_peer(struct conn *c, const char *options)
+{
+	char		tok[256];
+
+	if (c->is_unix)
+	{
+		struct ucred cred;
+		socklen_t	len = sizeof(cred);
+
+		if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+			cred.uid != geteuid())
+		{
+			pgwire_put_error(c, "FATAL", "28000", "peer is not running as stratad's user");
+			return -1;
+		}
+		return 0;
+	}
+	if (c->srv->token == NULL ||
+		option_value(options, "strata.token", tok, sizeof(tok)) == NULL ||
+		strcmp(tok, c->srv->token) != 0)
+	{
+		pgwire_put_error(c, "FATAL", "28000", "TCP peers must present the token (-c strata.token=...)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_sysid(struct conn *c, const char *options)
+{
+	struct server *srv = c->srv;
+	char		buf[32];
+	unsigned long long sysid;
+
+	if (option_value(options, "strata.sysid", buf, sizeof(buf)) == NULL)
+		return 0;
+	sysid = strtoull(buf, NULL, 10);
+	if (srv->id.sysid == 0)
+	{
+		srv->id.sysid = sysid;
+		if (identity_save(srv->datadir, &srv->id) != 0)
+		{
+			pgwire_put_error(c, "FATAL", "58030", "could not record the compute's system identifier");
+			return -1;
+		}
+		slog(SLOG_INFO, "pagesvc: timeline now belongs to database system %llu", sysid);
+		return 0;
+	}
+	if (srv->id.sysid != sysid)
+	{
+		char		msg[256];
+
+		snprintf(msg, sizeof(msg),
+				 "system identifier mismatch: this timeline belongs to database system %llu, the compute is %llu",
+				 (unsigned long long) srv->id.sysid, sysid);
+		slog(SLOG_WARNING, "pagesvc: refusing a compute: %s", msg);
+		pgwire_put_error(c, "FATAL", "08004", msg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
+{
+	uint32_t	code = get_be32(buf + 4);
+	const char *options = "";
+	uint8_t		kd[8];
+
+	if (code == 80877103 || code == 80877104)	/* SSLRequest, GSSENCRequest */
+	{
+		evbuffer_add(bufferevent_get_output(c->bev), "N", 1);
+		return;
+	}
+	if (code == 80877102)		/* CancelRequest: nothing to cancel */
+	{
+		conn_close(c);
+		return;
+	}
+	if (code != 196608)
+	{
+		conn_violation(c, "unsupported frontend protocol %u.%u", code >> 16, code & 0xFFFF);
+		return;
+	}
+	/* name\0value\0 ... \0 */
+	for (size_t i = 8; i < len && buf[i] != '\0';)
+	{
+		const char *name = (const char *) buf + i;
+		size_t		nlen = strnlen(name, len - i);
+		const char *val;
+		size_t		vlen;
+
+		if (i + nlen + 1 >= len)
+			break;
+		val = name + nlen + 1;
+		vlen = strnlen(val, len - i - nlen - 1);
+		if (strcmp(name, "application_name") == 0)
+			snprintf(c->app, sizeof(c->app), "%.*s", (int) vlen, val);
+		else if (strcmp(name, "options") == 0)
+			options = val;
+		i += nlen + 1 + vlen + 1;
+	}
+	if (buf[len - 1] != '\0')
+	{
+		conn_violation(c, "malformed startup packet");
+		return;
+	}
+	if (check_peer(c, options) != 0 || check_sysid(c, options) != 0)
+	{
+		conn_close(c);
+		return;
+	}
+	pgwire_put_msg(c, 'R', "\0\0\0\0", 4);
+	put_param(c, "server_version", "15.0 (strata)");
+	put_param(c, "server_encoding", "UTF8");
+	put_param(c, "client_encoding", "UTF8");
+	put_param(c, "DateStyle", "ISO, MDY");
+	put_param(c, "integer_datetimes", "on");
+	put_param(c, "standard_conforming_strings", "on");
+	put_param(c, "strata_tenant_id", c->srv->tenant_hex);
+	put_param(c, "strata_timeline_id", c->srv->timeline_hex);
+	put_param(c, "strata_durability_epoch", "1");
+	put_be32(kd, (uint32_t) getpid());
+	put_be32(kd + 4, (uint32_t) c->id);
+	pgwire_put_msg(c, 'K', kd, 8);
+	pgwire_put_ready(c);
+	c->state = CONN_QUERY;
+}
+
+void
+pgwire_query(struct conn *c, const char *q)
+{
+	struct server *srv = c->srv;
+	char		tenant[80];
+	char		timeline[80];
+	int			version;
+	char		msg[256];
+
+	if (sscanf(q, "strata_pagestream %d %79s %79s", &version, tenant, timeline) != 3)
+	{
+		pgwire_put_error(c, "ERROR", "42601", "stratad understands only: strata_pagestream <version> <tenant> <timeline>");
+		pgwire_put_ready(c);
+		return;
+	}
+	if (version != PROTO_VERSION)
+	{
+		snprintf(msg, sizeof(msg), "unsupported pagestream protocol version %d; supported: %d",
+				 version, PROTO_VERSION);
+		pgwire_put_error(c, "ERROR", "0A000", msg);
+		pgwire_put_ready(c);
+		return;
+	}
+	if ((strcmp(tenant, "default") != 0 && strcasecmp(tenant, srv->tenant_hex) != 0) ||
+		(strcmp(timeline, "default") != 0 && strcasecmp(timeline, srv->timeline_hex) != 0))
+	{
+		snprintf(msg, sizeof(msg), "tenant %s timeline %s not found", tenant, timeline);
+		pgwire_put_error(c, "ERROR", "58P01", msg);
+		pgwire_put_ready(c);
+		return;
+	}
+	pgwire_put_msg(c, 'W', "\0\0\0", 3);	/* text format, 0 columns */
+	c->state = CONN_COPY;
+	slog(SLOG_DEBUG, "pagesvc: pagestream started conn=%llu app=%s",
+		 (unsigned long long) c->id, c->app);
+}
+
