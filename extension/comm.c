@@ -133,16 +133,38 @@ comm_ring_in_flight(void)
 	return (int) (ring_tail - ring_recv);
 }
 
+/*
+ * Where we connect, for messages: the socket, or the connection string's
+ * host and port (never its password, which is stratad's token).
+ */
 const char *
 comm_target(void)
 {
 	static char buf[MAXPGPATH + 64];
+	PQconninfoOption *opts;
+	const char *host = NULL;
+	const char *port = NULL;
 
+	if (buf[0] != '\0')
+		return buf;
 	if (STRATA_EMBEDDED())
+	{
 		snprintf(buf, sizeof(buf), "embedded stratad at \"%s/.s.PGSQL.%d\"",
 				 supervisor_socket_dir(), PROTO_DEFAULT_PORT);
-	else
-		snprintf(buf, sizeof(buf), "stratad at \"%s\"", strata_stratad_connstring);
+		return buf;
+	}
+	opts = PQconninfoParse(strata_stratad_connstring, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+	{
+		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && host == NULL))
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	snprintf(buf, sizeof(buf), "stratad at %s:%s", host ? host : "(default host)",
+			 port ? port : "(default port)");
+	if (opts)
+		PQconninfoFree(opts);
 	return buf;
 }
 
@@ -282,6 +304,7 @@ ensure_connected(void)
 	TimestampTz deadline = TimestampTzPlusMilliseconds(start, strata_reconnect_timeout_ms);
 	long		backoff = 1;
 	char	   *why = NULL;
+	char	   *last_real = NULL;	/* the last failure that was not our deadline */
 	bool		logged = false;
 
 	if (conn != NULL)
@@ -291,13 +314,19 @@ ensure_connected(void)
 		conn = connect_once(deadline, &why);
 		if (conn != NULL)
 			break;
+		if (strcmp(why, "timed out") != 0)
+		{
+			if (last_real)
+				pfree(last_real);
+			last_real = pstrdup(why);
+		}
 		if (GetCurrentTimestamp() >= deadline)
 		{
 			ring_reset();
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("could not connect to %s: %s", comm_target(),
-							pchomp(why)),
+							pchomp(last_real ? last_real : why)),
 					 errdetail("Retried for %d ms (strata.reconnect_timeout).",
 							   strata_reconnect_timeout_ms),
 					 STRATA_EMBEDDED() ?
@@ -324,6 +353,8 @@ ensure_connected(void)
 	conn_wes_sock = AddWaitEventToSet(conn_wes, WL_SOCKET_READABLE, PQsocket(conn),
 									  NULL, NULL);
 	strata_count(SC_CONNECTS, 1);
+	if (last_real)
+		pfree(last_real);
 	if (logged)
 		ereport(LOG, (errmsg("strata: connected to %s", comm_target())));
 }
@@ -684,12 +715,6 @@ queue_getpage(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
 	strata_count(SC_GETPAGE, 1);
 	submit(pos);
 	return pos;
-}
-
-bool
-comm_in_ring(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
-{
-	return find_getpage(rnode, fork, blk) >= 0;
 }
 
 void

@@ -69,9 +69,6 @@ extern void comm_prefetch(RelFileNode rnode, ForkNumber fork, BlockNumber blk);
 extern bool comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk,
 					  char *buf, comm_result *res);
 
-/* Whether a GETPAGE for this block is queued or received in the ring. */
-extern bool comm_in_ring(RelFileNode rnode, ForkNumber fork, BlockNumber blk);
-
 /* Drop received-but-unclaimed pages of a relation (after truncate/unlink). */
 extern void comm_forget_rel(RelFileNode rnode);
 

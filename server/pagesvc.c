@@ -5,9 +5,9 @@
  *
  * Connection states:
  *
- *	STARTUP --startup packet ok--> QUERY --strata_pagestream--> COPY
- *	   |                             |                           |
- *	   +--------- any violation or client exit ----------------> CLOSING
+ *	STARTUP --unix peer ok--------------> QUERY --strata_pagestream--> COPY
+ *	   |  \--TCP--> AUTH --token ok----/   |                          |
+ *	   +--------- any violation, bad token or client exit ----------> CLOSING
  *
  * conn_process() performs the transitions; conn_close() enters CLOSING,
  * which flushes queued output (bounded by a timeout) and frees.
@@ -552,6 +552,14 @@ conn_process(struct conn *c)
 			case 'X':
 				conn_close(c);
 				return;
+			case 'p':
+				if (c->state != CONN_AUTH)
+				{
+					conn_violation(c, "unexpected password message");
+					return;
+				}
+				pgwire_password(c, frame, len - 4);
+				break;
 			case 'Q':
 				if (c->state != CONN_QUERY || len - 4 == 0 || frame[len - 5] != '\0')
 				{

@@ -5,8 +5,8 @@
  *	  (common/proto.h) on each client connection.
  *
  * Per connection, on the loop thread: the startup packet (SSL/GSSENC
- * requests answered 'N', unix peers must have our uid, TCP peers the
- * token), one simple query "strata_pagestream <version> <tenant>
+ * requests answered 'N', unix peers must have our uid, TCP peers send the
+ * token as a cleartext password), one simple query "strata_pagestream <version> <tenant>
  * <timeline>" that switches to COPY BOTH, then one pagestream message per
  * CopyData frame, answered in order.  A malformed frame, an unknown tag or
  * an unexpected message type gets ErrorResponse 08P01 and a log line, and

@@ -19,6 +19,7 @@ struct bufferevent;
 enum conn_state
 {
 	CONN_STARTUP,
+	CONN_AUTH,					/* TCP: waiting for the token */
 	CONN_QUERY,
 	CONN_COPY,
 	CONN_CLOSING,
@@ -33,6 +34,7 @@ struct conn
 	int			is_unix;
 	uint64_t	id;
 	char		app[64];
+	char		options[512];	/* the startup packet's options */
 	struct conn *prev;
 	struct conn *next;
 };
@@ -50,6 +52,8 @@ extern void pgwire_put_error(struct conn *c, const char *severity, const char *s
 extern void pgwire_put_ready(struct conn *c);
 /* The startup packet (len bytes, length word included); may close c. */
 extern void pgwire_startup(struct conn *c, const uint8_t *buf, size_t len);
+/* A PasswordMessage in CONN_AUTH: the token. */
+extern void pgwire_password(struct conn *c, const uint8_t *buf, size_t len);
 /* A simple query: only "strata_pagestream ..." is understood. */
 extern void pgwire_query(struct conn *c, const char *q);
 

@@ -85,32 +85,33 @@ option_value(const char *options, const char *name, char *buf, size_t len)
 	return buf;
 }
 
+/* A unix-socket peer must run as our user. */
 static int
-check_peer(struct conn *c, const char *options)
+check_peer_uid(struct conn *c)
 {
-	char		tok[256];
+	struct ucred cred;
+	socklen_t	len = sizeof(cred);
 
-	if (c->is_unix)
+	if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+		cred.uid != geteuid())
 	{
-		struct ucred cred;
-		socklen_t	len = sizeof(cred);
-
-		if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-			cred.uid != geteuid())
-		{
-			pgwire_put_error(c, "FATAL", "28000", "peer is not running as stratad's user");
-			return -1;
-		}
-		return 0;
-	}
-	if (c->srv->token == NULL ||
-		option_value(options, "strata.token", tok, sizeof(tok)) == NULL ||
-		strcmp(tok, c->srv->token) != 0)
-	{
-		pgwire_put_error(c, "FATAL", "28000", "TCP peers must present the token (-c strata.token=...)");
+		pgwire_put_error(c, "FATAL", "28000", "peer is not running as stratad's user");
 		return -1;
 	}
 	return 0;
+}
+
+/* Comparison whose time does not depend on where the token differs. */
+static int
+token_matches(const char *given, const char *token)
+{
+	size_t		glen = strlen(given);
+	size_t		tlen = strlen(token);
+	unsigned	diff = glen != tlen;
+
+	for (size_t i = 0; i < tlen; i++)
+		diff |= (unsigned char) given[i < glen ? i : 0] ^ (unsigned char) token[i];
+	return diff == 0;
 }
 
 static int
@@ -148,12 +149,39 @@ check_sysid(struct conn *c, const char *options)
 	return 0;
 }
 
+/* Authenticated: check the system identifier and say hello. */
+static void
+finish_startup(struct conn *c)
+{
+	uint8_t		kd[8];
+
+	if (check_sysid(c, c->options) != 0)
+	{
+		conn_close(c);
+		return;
+	}
+	pgwire_put_msg(c, 'R', "\0\0\0\0", 4);
+	put_param(c, "server_version", "15.0 (strata)");
+	put_param(c, "server_encoding", "UTF8");
+	put_param(c, "client_encoding", "UTF8");
+	put_param(c, "DateStyle", "ISO, MDY");
+	put_param(c, "integer_datetimes", "on");
+	put_param(c, "standard_conforming_strings", "on");
+	put_param(c, "strata_tenant_id", c->srv->tenant_hex);
+	put_param(c, "strata_timeline_id", c->srv->timeline_hex);
+	put_param(c, "strata_durability_epoch", "1");
+	put_be32(kd, (uint32_t) getpid());
+	put_be32(kd + 4, (uint32_t) c->id);
+	pgwire_put_msg(c, 'K', kd, 8);
+	pgwire_put_ready(c);
+	c->state = CONN_QUERY;
+}
+
 void
 pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 {
 	uint32_t	code = get_be32(buf + 4);
 	const char *options = "";
-	uint8_t		kd[8];
 
 	if (code == 80877103 || code == 80877104)	/* SSLRequest, GSSENCRequest */
 	{
@@ -193,26 +221,44 @@ pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 		conn_violation(c, "malformed startup packet");
 		return;
 	}
-	if (check_peer(c, options) != 0 || check_sysid(c, options) != 0)
+	snprintf(c->options, sizeof(c->options), "%s", options);
+	if (c->is_unix)
 	{
+		if (check_peer_uid(c) != 0)
+		{
+			conn_close(c);
+			return;
+		}
+		finish_startup(c);
+		return;
+	}
+	if (c->srv->token == NULL)
+	{
+		pgwire_put_error(c, "FATAL", "28000", "this stratad accepts no TCP clients without --token");
 		conn_close(c);
 		return;
 	}
-	pgwire_put_msg(c, 'R', "\0\0\0\0", 4);
-	put_param(c, "server_version", "15.0 (strata)");
-	put_param(c, "server_encoding", "UTF8");
-	put_param(c, "client_encoding", "UTF8");
-	put_param(c, "DateStyle", "ISO, MDY");
-	put_param(c, "integer_datetimes", "on");
-	put_param(c, "standard_conforming_strings", "on");
-	put_param(c, "strata_tenant_id", c->srv->tenant_hex);
-	put_param(c, "strata_timeline_id", c->srv->timeline_hex);
-	put_param(c, "strata_durability_epoch", "1");
-	put_be32(kd, (uint32_t) getpid());
-	put_be32(kd + 4, (uint32_t) c->id);
-	pgwire_put_msg(c, 'K', kd, 8);
-	pgwire_put_ready(c);
-	c->state = CONN_QUERY;
+	/* AuthenticationCleartextPassword: the token is the password */
+	pgwire_put_msg(c, 'R', "\0\0\0\3", 4);
+	c->state = CONN_AUTH;
+}
+
+void
+pgwire_password(struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (len == 0 || buf[len - 1] != '\0')
+	{
+		conn_violation(c, "malformed password message");
+		return;
+	}
+	if (!token_matches((const char *) buf, c->srv->token))
+	{
+		slog(SLOG_WARNING, "pgwire: wrong token from a TCP peer conn=%llu", (unsigned long long) c->id);
+		pgwire_put_error(c, "FATAL", "28P01", "token authentication failed");
+		conn_close(c);
+		return;
+	}
+	finish_startup(c);
 }
 
 void

@@ -48,7 +48,7 @@ usage(FILE *f)
 			"      --socket-dir DIR     unix socket directory (default: DATADIR)\n"
 			"      --port N             socket number .s.PGSQL.N, and TCP port (default %d)\n"
 			"      --listen-tcp ADDR    also listen on TCP at ADDR:port\n"
-			"      --token TOKEN        token TCP peers must send as -c strata.token=TOKEN\n"
+			"      --token TOKEN        password TCP peers must send (libpq password=TOKEN)\n"
 			"      --http HOST:PORT     management API (default 127.0.0.1:9898)\n"
 			"      --http-any-port      use a free port if the API port is taken\n"
 			"      --pgdata DIR         import this compute data directory on first start\n"
