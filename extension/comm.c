@@ -294,6 +294,33 @@ fail:
 }
 
 /*
+ * I2: stratad bumps its durability epoch when acknowledged but unsynced
+ * writes may have been lost (a failed fsync, a host crash).  The compute
+ * then must not go on as if they were stored: PANIC, so that crash
+ * recovery replays WAL and rewrites those pages, as after a failed fsync
+ * on md.  Shared memory is reinitialized by the crash restart, so the new
+ * epoch is then simply recorded.
+ */
+static void
+check_epoch(void)
+{
+	const char *s = PQparameterStatus(conn, "strata_durability_epoch");
+	uint32		epoch = s ? (uint32) strtoul(s, NULL, 10) : 0;
+	uint32		known = 0;
+
+	if (epoch == 0)
+		return;
+	if (pg_atomic_compare_exchange_u32(&strata_shared->durability_epoch, &known, epoch) ||
+		known == epoch)
+		return;
+	ereport(PANIC,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stratad's durability epoch changed from %u to %u", known, epoch),
+			 errdetail("stratad may have lost writes it had acknowledged but not yet synced."),
+			 errhint("Crash recovery will replay WAL to rewrite them.")));
+}
+
+/*
  * Connect, retrying with backoff (1 ms doubling to 1 s) until
  * strata.reconnect_timeout.  On failure the ring is emptied and we ERROR.
  */
@@ -332,6 +359,9 @@ ensure_connected(void)
 					 STRATA_EMBEDDED() ?
 					 errhint("See the sidecar's log in \"pg_strata/stratad.log\".") : 0));
 		}
+		/* nobody else may restart it now: see supervisor_ensure_running() */
+		if (STRATA_EMBEDDED() && backoff >= 512)
+			supervisor_ensure_running();
 		if (!logged && backoff >= 256)
 		{
 			ereport(LOG,
@@ -346,6 +376,8 @@ ensure_connected(void)
 		CHECK_FOR_INTERRUPTS();
 		backoff = Min(backoff * 2, 1000);
 	}
+
+	check_epoch();
 
 	conn_wes = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(conn_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

@@ -72,6 +72,7 @@ stats_shmem_init(void)
 		pg_atomic_init_u64(&strata_shared->write_gen, 0);
 		pg_atomic_init_u64(&strata_shared->synced_gen, 0);
 		pg_atomic_init_u32(&strata_shared->need_unlogged_reset, 0);
+		pg_atomic_init_u32(&strata_shared->durability_epoch, 0);
 		pg_atomic_init_u32(&strata_shared->stratad_pid, 0);
 		pg_atomic_init_u32(&strata_shared->stratad_starts, 0);
 	}

@@ -35,6 +35,7 @@ char	   *strata_tenant_id = "default";
 char	   *strata_timeline_id = "default";
 char	   *strata_stratad_path = "";
 int			strata_stratad_http_port = 9898;
+int			strata_stratad_sync_interval_ms = 1000;
 int			strata_readahead_buffer_size = 128;
 int			strata_readahead_max = 32;
 int			strata_reconnect_timeout_ms = 60000;
@@ -69,6 +70,10 @@ define_gucs(void)
 							"Management API port of the embedded stratad on 127.0.0.1 (a free port is used if taken).",
 							NULL, &strata_stratad_http_port, 9898, 0, 65535,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.stratad_sync_interval",
+							"How often the embedded stratad syncs its log on its own when it has unsynced writes.",
+							NULL, &strata_stratad_sync_interval_ms, 1000, 10, INT_MAX,
+							PGC_POSTMASTER, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("strata.readahead_buffer_size",
 							"Slots in each process's in-order request ring.",
 							NULL, &strata_readahead_buffer_size, 128, 16, 4096,

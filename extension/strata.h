@@ -39,6 +39,7 @@ extern char *strata_tenant_id;
 extern char *strata_timeline_id;
 extern char *strata_stratad_path;
 extern int	strata_stratad_http_port;
+extern int	strata_stratad_sync_interval_ms;
 extern int	strata_readahead_buffer_size;
 extern int	strata_readahead_max;
 extern int	strata_reconnect_timeout_ms;
@@ -94,6 +95,9 @@ typedef struct StrataShared
 
 	/* utility: set after a crash; the first normal process resets */
 	pg_atomic_uint32 need_unlogged_reset;
+
+	/* comm: stratad's durability epoch as first seen (0 = not yet) */
+	pg_atomic_uint32 durability_epoch;
 
 	/* supervisor: the embedded stratad */
 	pg_atomic_uint32 stratad_pid;
@@ -157,6 +161,8 @@ extern void xsync_sync_now(void);
 
 /* ---------- supervisor.c ---------- */
 extern void supervisor_register(void);
+/* any process, embedded: start stratad if none runs */
+extern void supervisor_ensure_running(void);
 /* postmaster, embedded: import the cluster into stratad if not done yet */
 extern void supervisor_import(void);
 /* The embedded sidecar's socket directory for this data directory. */

@@ -173,6 +173,7 @@ start_stratad(const char *datadir)
 	char		port[16];
 	char		logpath[MAXPGPATH];
 	char		deathfd[16];
+	char		sync_ms[16];
 	char	   *argv[20];
 	int			argc = 0;
 	pid_t		pid;
@@ -182,6 +183,7 @@ start_stratad(const char *datadir)
 	snprintf(port, sizeof(port), "%d", PROTO_DEFAULT_PORT);
 	snprintf(logpath, sizeof(logpath), "%s/stratad.log", datadir);
 	snprintf(deathfd, sizeof(deathfd), "%d", STRATAD_DEATH_FD);
+	snprintf(sync_ms, sizeof(sync_ms), "%d", strata_stratad_sync_interval_ms);
 	argv[argc++] = exe;
 	argv[argc++] = "-D";
 	argv[argc++] = unconstify(char *, datadir);
@@ -192,6 +194,8 @@ start_stratad(const char *datadir)
 	argv[argc++] = "--http";
 	argv[argc++] = http;
 	argv[argc++] = "--http-any-port";
+	argv[argc++] = "--sync-interval-ms";
+	argv[argc++] = sync_ms;
 	argv[argc++] = "--postmaster-fd";
 	argv[argc++] = deathfd;
 	argv[argc] = NULL;
@@ -271,6 +275,36 @@ supervisor_import(void)
 				 errmsg("strata: importing the cluster into stratad failed"),
 				 errdetail("\"%s --import-only\" exited with status %d.", exe, status),
 				 errhint("See \"%s\".", logpath)));
+}
+
+/*
+ * From any process that cannot reach the embedded stratad: start one if
+ * none runs.  Needed during crash recovery, when the postmaster does not
+ * restart our bgworker until the startup process finishes, and that
+ * process waits for stratad.  A double fork leaves no zombie; if several
+ * processes race, the pid-file lock lets one stratad win and the others
+ * exit.
+ */
+void
+supervisor_ensure_running(void)
+{
+	char		datadir[MAXPGPATH];
+	pid_t		pid;
+
+	snprintf(datadir, sizeof(datadir), "%s/pg_strata", DataDir);
+	if (running_stratad(datadir) > 0)
+		return;
+	pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0)
+	{
+		/* the intermediate child: start stratad and leave at once */
+		(void) start_stratad(datadir);
+		_exit(0);
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }
 
 void

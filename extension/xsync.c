@@ -25,6 +25,7 @@
 #include "access/xact.h"
 #include "common/relpath.h"
 #include "storage/sync.h"
+#include "miscadmin.h"
 
 #include "comm.h"
 #include "lsn.h"
@@ -42,27 +43,37 @@ advance_synced(uint64 gen)
 		;
 }
 
-void
-xsync_sync_now(void)
+/* One SYNC; on success everything acknowledged before it is durable. */
+static void
+send_sync(comm_result *res)
 {
 	uint64		gen = pg_atomic_read_u64(&strata_shared->write_gen);
 	struct proto_req req;
-	comm_result res;
 
 	memset(&req, 0, sizeof(req));
 	req.tag = PROTO_SYNC;
 	req.request_lsn = LSN_MAX;
-	comm_call(&req, &res);
+	comm_call(&req, res);
 	strata_count(SC_SYNC, 1);
+	if (!res->error)
+		advance_synced(gen);
+}
+
+void
+xsync_sync_now(void)
+{
+	comm_result res;
+
+	send_sync(&res);
 	if (res.error)
 		comm_error(&res, "sync stratad's log");
-	advance_synced(gen);
 }
 
 int
 xsync_md_syncfiletag(const FileTag *ftag, char *path)
 {
 	char	   *p = relpathperm(ftag->rnode, ftag->forknum);
+	comm_result res;
 
 	/* for ProcessSyncRequests()'s error message */
 	strlcpy(path, p, MAXPGPATH);
@@ -71,9 +82,25 @@ xsync_md_syncfiletag(const FileTag *ftag, char *path)
 	if (pg_atomic_read_u64(&strata_shared->write_gen) ==
 		pg_atomic_read_u64(&strata_shared->synced_gen))
 		return 0;
-	xsync_sync_now();
+	send_sync(&res);
 	strata_count(SC_CHECKPOINT_SYNCS, 1);
-	return 0;
+	if (!res.error)
+		return 0;
+
+	/*
+	 * stratad's fsync failed: report it as a failed fsync, which
+	 * ProcessSyncRequests() turns into a PANIC (data_sync_retry is off), so
+	 * WAL replay rewrites whatever the kernel may have dropped.  Anything
+	 * else (stratad unreachable) fails only this checkpoint.
+	 */
+	if (res.errcode == PROTO_E_IO_ERROR || res.errcode == PROTO_E_DISK_FULL)
+	{
+		ereport(LOG,
+				(errmsg("strata: stratad could not sync its log: %s", res.errmsg)));
+		errno = EIO;
+		return -1;
+	}
+	comm_error(&res, "sync stratad's log");
 }
 
 void
@@ -81,6 +108,9 @@ xsync_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync)
 {
 	FileTag		tag;
 
+	/* like md with fsync = off: nothing is ever synced */
+	if (!enableFsync)
+		return;
 	if (skipFsync)
 	{
 		commit_sync_pending = true;

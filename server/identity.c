@@ -21,7 +21,7 @@
 
 #define ID_MAGIC "STRATAID"
 #define ID_VERSION 1
-#define ID_SIZE 64
+#define ID_SIZE 80
 
 void
 identity_hex(const uint8_t id[IDENTITY_ID_LEN], char out[IDENTITY_HEX_LEN])
@@ -61,7 +61,10 @@ identity_save(const char *datadir, const struct identity *id)
 	memcpy(buf + 32, id->timeline, IDENTITY_ID_LEN);
 	put_le64(buf + 48, id->sysid);
 	put_le32(buf + 56, (uint32_t) id->import);
-	put_le32(buf + 60, strata_crc32c(buf, 60));
+	put_le32(buf + 60, id->epoch);
+	put_le64(buf + 64, id->boot);
+	put_le32(buf + 72, id->flags);
+	put_le32(buf + 76, strata_crc32c(buf, 76));
 	snprintf(path, sizeof(path), "%s/identity", datadir);
 	return fs_write_durable(path, buf, sizeof(buf));
 }
@@ -87,6 +90,7 @@ identity_load(const char *datadir, struct identity *id)
 			return STRATA_EIO;
 		}
 		id->import = IMPORT_NONE;
+		id->epoch = 1;
 		return identity_save(datadir, id);
 	}
 	if (err != 0)
@@ -106,16 +110,57 @@ identity_load(const char *datadir, struct identity *id)
 	}
 	else if (len != ID_SIZE || get_le32(buf + 12) != ID_SIZE)
 		slog(SLOG_ERROR, "identity: \"%s\": wrong length %zu", path, len);
-	else if (get_le32(buf + 60) != strata_crc32c(buf, 60))
-		slog(SLOG_ERROR, "identity: \"%s\": CRC mismatch at offset 60", path);
+	else if (get_le32(buf + 76) != strata_crc32c(buf, 76))
+		slog(SLOG_ERROR, "identity: \"%s\": CRC mismatch at offset 76", path);
 	else
 	{
 		memcpy(id->tenant, buf + 16, IDENTITY_ID_LEN);
 		memcpy(id->timeline, buf + 32, IDENTITY_ID_LEN);
 		id->sysid = get_le64(buf + 48);
 		id->import = (enum identity_import) get_le32(buf + 56);
+		id->epoch = get_le32(buf + 60);
+		id->boot = get_le64(buf + 64);
+		id->flags = get_le32(buf + 72);
 		err = 0;
 	}
 	free(data);
 	return err;
+}
+
+/* A hash of the kernel's boot id: it changes exactly when the host reboots. */
+static uint64_t
+boot_hash(void)
+{
+	char	   *text;
+	size_t		len;
+	uint64_t	h;
+
+	if (fs_read_file("/proc/sys/kernel/random/boot_id", (void **) &text, &len) != 0)
+		return 0;
+	h = ((uint64_t) strata_crc32c(text, len) << 32) | strata_crc32c(text, len / 2);
+	free(text);
+	return h;
+}
+
+int
+identity_begin_serving(const char *datadir, struct identity *id)
+{
+	uint64_t	boot = boot_hash();
+	const char *why = NULL;
+
+	if (id->flags & IDENTITY_FSYNC_FAILED)
+		why = "an fsync of the page log failed in the previous run";
+	else if (!(id->flags & IDENTITY_CLEAN) && id->boot != 0 && boot != id->boot)
+		why = "the host restarted without a clean shutdown";
+	if (why != NULL)
+	{
+		id->epoch++;
+		slog(SLOG_WARNING, "identity: durability epoch is now %u: acknowledged writes may have been lost because %s; computes will recover from WAL",
+			 id->epoch, why);
+	}
+	if (id->epoch == 0)
+		id->epoch = 1;
+	id->boot = boot;
+	id->flags = 0;
+	return identity_save(datadir, id);
 }

@@ -4,16 +4,24 @@
  *	  Who this stratad serves: its tenant and timeline ids, the compute's
  *	  system identifier, and the state of the first-start import.
  *
+ * It also carries the durability epoch (ARCHITECTURE.md 5.2, I2): bumped
+ * at startup when acknowledged but unsynced writes may have been lost (the
+ * previous run saw an fsync fail, or the machine rebooted without a clean
+ * shutdown), so computes that see it change crash-recover from WAL.
+ *
  * Persisted in DATADIR/identity, rewritten durably (temp, fsync, rename,
- * directory fsync) on every change.  Layout, 64 bytes, little-endian:
+ * directory fsync) on every change.  Layout, 80 bytes, little-endian:
  *	0	8	magic "STRATAID"
  *	8	4	format version (1)
- *	12	4	length of this structure (64)
+ *	12	4	length of this structure (80)
  *	16	16	tenant id
  *	32	16	timeline id
  *	48	8	system identifier (0 = not known yet)
  *	56	4	import state (enum identity_import)
- *	60	4	CRC-32C of bytes 0..59
+ *	60	4	durability epoch (starts at 1)
+ *	64	8	hash of the kernel boot id of the last start
+ *	72	4	flags: 1 = shut down cleanly, 2 = an fsync failed
+ *	76	4	CRC-32C of bytes 0..75
  * Read order: magic, version, CRC; a mismatch refuses to start.  Owned by
  * the main thread.
  *
@@ -35,13 +43,25 @@ enum identity_import
 	IMPORT_COMPLETE = 3,		/* local files are stubs */
 };
 
+#define IDENTITY_CLEAN			0x1
+#define IDENTITY_FSYNC_FAILED	0x2
+
 struct identity
 {
 	uint8_t		tenant[IDENTITY_ID_LEN];
 	uint8_t		timeline[IDENTITY_ID_LEN];
 	uint64_t	sysid;
 	enum identity_import import;
+	uint32_t	epoch;
+	uint64_t	boot;
+	uint32_t	flags;
 };
+
+/*
+ * At the start of serving: bump the epoch if writes may have been lost,
+ * record this boot, clear the flags, and save.  Logs a WARNING on a bump.
+ */
+extern int	identity_begin_serving(const char *datadir, struct identity *id);
 
 /* Load DATADIR/identity, creating fresh random ids if it does not exist. */
 extern int	identity_load(const char *datadir, struct identity *id);

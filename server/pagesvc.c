@@ -270,6 +270,22 @@ start_sync(struct server *srv)
 }
 
 static void
+stop_listening(struct server *srv)
+{
+	if (unix_listener)
+	{
+		evconnlistener_free(unix_listener);
+		unix_listener = NULL;
+		(void) unlink(srv->socket_path);
+	}
+	if (tcp_listener)
+	{
+		evconnlistener_free(tcp_listener);
+		tcp_listener = NULL;
+	}
+}
+
+static void
 on_sync_done(uint64_t synced, int err, double seconds, void *arg)
 {
 	struct server *srv = arg;
@@ -279,6 +295,23 @@ on_sync_done(uint64_t synced, int err, double seconds, void *arg)
 
 	sync_running = 0;
 	srv->m.syncs++;
+	if (err != 0 && srv->exit_code == 0)
+	{
+		struct timeval grace = {0, 200000};
+
+		/*
+		 * Never retry a failed fsync: the kernel may have dropped the dirty
+		 * pages.  Record it (the next start bumps the durability epoch, so
+		 * computes recover from WAL), answer the waiters, and exit for the
+		 * supervisor to restart us once their answers are out.
+		 */
+		srv->id.flags |= IDENTITY_FSYNC_FAILED;
+		(void) identity_save(srv->datadir, &srv->id);
+		srv->exit_code = 1;
+		/* new connections must reach our successor, not us */
+		stop_listening(srv);
+		event_base_loopexit(srv->base, &grace);
+	}
 	srv->m.sync_seconds_sum += seconds;
 	for (int i = 0; i < SYNC_BUCKETS; i++)
 		if (seconds <= server_sync_bucket_le[i])
@@ -728,22 +761,13 @@ pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr)
 	return 0;
 }
 
-void
+int
 pagesvc_stop(struct server *srv)
 {
+	int			err;
 	uint64_t	synced;
 
-	if (unix_listener)
-	{
-		evconnlistener_free(unix_listener);
-		unix_listener = NULL;
-		(void) unlink(srv->socket_path);
-	}
-	if (tcp_listener)
-	{
-		evconnlistener_free(tcp_listener);
-		tcp_listener = NULL;
-	}
+	stop_listening(srv);
 	flush_group(srv);
 	while (conns)
 	{
@@ -759,11 +783,13 @@ pagesvc_stop(struct server *srv)
 	}
 	syncer_stop(srv->syncer);
 	srv->syncer = NULL;
-	if (store_sync(srv->store, &synced) == 0)
+	err = srv->exit_code ? STRATA_EIO : store_sync(srv->store, &synced);
+	if (err == 0)
 		slog(SLOG_INFO, "pagesvc: page log synced up to %llu bytes", (unsigned long long) synced);
 	if (sync_timer)
 		event_free(sync_timer);
 	if (flush_ev)
 		event_free(flush_ev);
 	sync_timer = flush_ev = NULL;
+	return err;
 }

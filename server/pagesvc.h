@@ -29,7 +29,10 @@
 /* Start serving on the unix socket (and TCP if tcp_addr); logs failures. */
 extern int	pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr);
 
-/* Stop accepting, close every connection, commit pending writes. */
-extern void pagesvc_stop(struct server *srv);
+/*
+ * Stop accepting, close every connection, commit pending writes and sync
+ * the log; 0 if everything acknowledged is durable.
+ */
+extern int	pagesvc_stop(struct server *srv);
 
 #endif							/* STRATA_PAGESVC_H */

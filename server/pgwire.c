@@ -169,7 +169,12 @@ finish_startup(struct conn *c)
 	put_param(c, "standard_conforming_strings", "on");
 	put_param(c, "strata_tenant_id", c->srv->tenant_hex);
 	put_param(c, "strata_timeline_id", c->srv->timeline_hex);
-	put_param(c, "strata_durability_epoch", "1");
+	{
+		char		epoch[16];
+
+		snprintf(epoch, sizeof(epoch), "%u", c->srv->id.epoch);
+		put_param(c, "strata_durability_epoch", epoch);
+	}
 	put_be32(kd, (uint32_t) getpid());
 	put_be32(kd + 4, (uint32_t) c->id);
 	pgwire_put_msg(c, 'K', kd, 8);

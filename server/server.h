@@ -54,6 +54,7 @@ struct server
 	const char *token;			/* TCP peers must present it */
 	time_t		started;
 	const char *state;			/* "importing", "active", "stopping" */
+	int			exit_code;		/* 1 after a failed fsync: restart, bump the epoch */
 	struct server_metrics m;
 };
 

@@ -596,8 +596,10 @@ int
 store_sync(struct store *s, uint64_t *synced)
 {
 	uint64_t	upto = atomic_load(&s->written);
+	const char *fail = getenv("STRATA_FAIL_FSYNC_ONCE_FILE");
 
-	if (fdatasync(s->fd) != 0)
+	/* tests: fail one fdatasync while this file exists (it is removed) */
+	if ((fail != NULL && unlink(fail) == 0 && (errno = EIO)) || fdatasync(s->fd) != 0)
 	{
 		slog(SLOG_ERROR, "store: fdatasync of \"%s\" failed: %s; refusing further writes",
 			 s->path, strerror(errno));

@@ -289,6 +289,8 @@ main(int argc, char **argv)
 		ev_pm = event_new(srv.base, pm_fd, EV_READ | EV_PERSIST, on_postmaster_fd, NULL);
 		event_add(ev_pm, NULL);
 	}
+	if (identity_begin_serving(srv.datadir, &srv.id) != 0)
+		goto out;
 	srv.state = "active";
 	if (write_status() != 0)
 		goto out;
@@ -297,7 +299,12 @@ main(int argc, char **argv)
 	event_base_dispatch(srv.base);
 
 	srv.state = "stopping";
-	pagesvc_stop(&srv);
+	if (pagesvc_stop(&srv) == 0)
+	{
+		/* everything acknowledged is durable: the next start needs no epoch bump */
+		srv.id.flags |= IDENTITY_CLEAN;
+		(void) identity_save(srv.datadir, &srv.id);
+	}
 	http_stop();
 	{
 		char		path[4096];
@@ -306,7 +313,7 @@ main(int argc, char **argv)
 		(void) unlink(path);
 	}
 	slog(SLOG_INFO, "stratad: stopped");
-	rc = 0;
+	rc = srv.exit_code;
 out:
 	if (ev_term)
 		event_free(ev_term);

@@ -20,10 +20,11 @@ SELECT count(*) AS nonempty_local_relation_files
  WHERE f ~ '^[0-9]+(_[a-z]+)?$'
    AND (pg_stat_file('base/' || (SELECT oid FROM pg_database WHERE datname = current_database()) || '/' || f)).size > 0;
 
--- reads, writes and syncs went through strata
+-- reads and writes went through strata (pg_regress runs with fsync off, so
+-- no SYNC is sent: the TAP suites cover syncs)
 CHECKPOINT;
 SELECT counter, value > 0 AS used FROM strata_stats
- WHERE counter IN ('getpage', 'write', 'extend', 'nblocks', 'sync')
+ WHERE counter IN ('getpage', 'write', 'extend', 'nblocks')
  ORDER BY counter;
 
 -- ALTER TABLE rewrites, columns, constraints
