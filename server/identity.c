@@ -8,6 +8,8 @@
 #include "identity.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,19 +129,24 @@ identity_load(const char *datadir, struct identity *id)
 	return err;
 }
 
-/* A hash of the kernel's boot id: it changes exactly when the host reboots. */
+/*
+ * A hash of the kernel's boot id: it changes exactly when the host reboots.
+ * procfs reports size 0, so read it with read(2); 0 if unavailable.
+ */
 static uint64_t
 boot_hash(void)
 {
-	char	   *text;
-	size_t		len;
-	uint64_t	h;
+	char		text[64];
+	int			fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t		n;
 
-	if (fs_read_file("/proc/sys/kernel/random/boot_id", (void **) &text, &len) != 0)
+	if (fd < 0)
 		return 0;
-	h = ((uint64_t) strata_crc32c(text, len) << 32) | strata_crc32c(text, len / 2);
-	free(text);
-	return h;
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n <= 0)
+		return 0;
+	return ((uint64_t) strata_crc32c(text, n) << 32) | strata_crc32c(text, n / 2 + 1);
 }
 
 int
