@@ -91,6 +91,8 @@ conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->srv->m.connections--;
+	if (c->owner && --c->srv->owner_conns == 0)
+		c->srv->owner_left = time(NULL);
 	bufferevent_free(c->bev);
 	free(c);
 }

@@ -35,6 +35,7 @@ struct conn
 	uint64_t	id;
 	char		app[64];
 	char		options[512];	/* the startup packet's options */
+	int			owner;			/* counted in srv->owner_conns */
 	struct conn *prev;
 	struct conn *next;
 };

@@ -149,13 +149,49 @@ check_sysid(struct conn *c, const char *options)
 	return 0;
 }
 
+/*
+ * I19: a read-write compute may attach only if no other one holds the
+ * timeline (its connections are open, or closed less than the grace ago).
+ */
+static int
+check_owner(struct conn *c)
+{
+	struct server *srv = c->srv;
+	char		buf[32];
+	long long	start;
+	char		msg[256];
+
+	if (option_value(c->options, "strata.mode", buf, sizeof(buf)) == NULL ||
+		strcmp(buf, "rw") != 0 ||
+		option_value(c->options, "strata.start", buf, sizeof(buf)) == NULL)
+		return 0;
+	start = strtoll(buf, NULL, 10);
+	if (srv->owner_start != 0 && srv->owner_start != start &&
+		(srv->owner_conns > 0 ||
+		 (time(NULL) - srv->owner_left) * 1000 < srv->rw_grace_ms))
+	{
+		snprintf(msg, sizeof(msg),
+				 "another read-write compute (postmaster started at %lld) is attached to this timeline",
+				 srv->owner_start);
+		slog(SLOG_WARNING, "pgwire: refusing a compute started at %lld: %s", start, msg);
+		pgwire_put_error(c, "FATAL", "55000", msg);
+		return -1;
+	}
+	if (srv->owner_start != start)
+		slog(SLOG_INFO, "pgwire: the read-write compute started at %lld now owns the timeline", start);
+	srv->owner_start = start;
+	srv->owner_conns++;
+	c->owner = 1;
+	return 0;
+}
+
 /* Authenticated: check the system identifier and say hello. */
 static void
 finish_startup(struct conn *c)
 {
 	uint8_t		kd[8];
 
-	if (check_sysid(c, c->options) != 0)
+	if (check_sysid(c, c->options) != 0 || check_owner(c) != 0)
 	{
 		conn_close(c);
 		return;

@@ -55,6 +55,16 @@ struct server
 	time_t		started;
 	const char *state;			/* "importing", "active", "stopping" */
 	int			exit_code;		/* 1 after a failed fsync: restart, bump the epoch */
+
+	/*
+	 * I19: one read-write compute per timeline.  Its postmaster start time
+	 * (strata.start) owns the timeline while it has connections and for
+	 * rw_grace_ms after the last one closed.
+	 */
+	long long	owner_start;	/* 0 = nobody */
+	int			owner_conns;
+	time_t		owner_left;
+	int			rw_grace_ms;
 	struct server_metrics m;
 };
 

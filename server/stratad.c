@@ -57,6 +57,8 @@ usage(FILE *f)
 			"      --log FILE           log to FILE (default stderr)\n"
 			"      --log-level LEVEL    debug, info, warning or error (default info)\n"
 			"      --sync-interval-ms N background fdatasync interval (default 1000)\n"
+			"      --rw-grace-ms N      a new read-write compute waits this long after the\n"
+			"                           previous one's last connection closed (default 10000)\n"
 			"  -h, --help               show this help\n",
 			PROTO_DEFAULT_PORT);
 }
@@ -141,6 +143,7 @@ main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 10},
 		{"sync-interval-ms", required_argument, NULL, 11},
 		{"import-only", no_argument, NULL, 12},
+		{"rw-grace-ms", required_argument, NULL, 13},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -161,6 +164,7 @@ main(int argc, char **argv)
 
 	srv.port = PROTO_DEFAULT_PORT;
 	srv.sync_interval_ms = 1000;
+	srv.rw_grace_ms = 10000;
 	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1)
 	{
 		switch (c)
@@ -208,6 +212,9 @@ main(int argc, char **argv)
 				break;
 			case 12:
 				import_only = 1;
+				break;
+			case 13:
+				srv.rw_grace_ms = atoi(optarg);
 				break;
 			case 'h':
 				usage(stdout);

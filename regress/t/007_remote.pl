@@ -6,6 +6,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use File::Path;
+use PostgreSQL::Test::RecursiveCopy;
 use StrataTest;
 
 my $node = PostgreSQL::Test::Cluster->new('compute');
@@ -22,7 +24,8 @@ ok(IPC::Run::run([ 'stratad', '-D', $sdir, '--pgdata', $node->data_dir, '--impor
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $http = PostgreSQL::Test::Cluster::get_free_port();
 my $stratad = IPC::Run::start([ 'stratad', '-D', $sdir, '--listen-tcp', '127.0.0.1', '--port', $port,
-	'--token', 's3cret', '--http', "127.0.0.1:$http", '--log', "$sdir/stratad.log" ]);
+	'--token', 's3cret', '--http', "127.0.0.1:$http", '--log', "$sdir/stratad.log",
+	'--rw-grace-ms', '1000' ]);
 ok(wait_until(sub { -e "$sdir/stratad.status" }, 'standalone stratad serving'), 'standalone stratad serves');
 
 my $connstr = "host=127.0.0.1 port=$port password=s3cret dbname=strata";
@@ -41,6 +44,24 @@ like($node->safe_psql('postgres', 'SELECT mode, target FROM strata_status'),
 ok(!-e $node->data_dir . '/pg_strata/stratad.pid', 'no embedded sidecar was started');
 $node->restart;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM r'), '30000', 'writes survive a compute restart');
+
+# a second read-write compute on the same timeline is refused (I19)
+$node->stop;
+my $twin = PostgreSQL::Test::Cluster->new('twin');
+$twin->init;
+File::Path::rmtree($twin->data_dir);
+PostgreSQL::Test::RecursiveCopy::copypath($node->data_dir, $twin->data_dir);
+chmod 0700, $twin->data_dir;
+$twin->append_conf('postgresql.conf', "port = " . $twin->port . "\nunix_socket_directories = '"
+	  . $twin->host . "'\nstrata.reconnect_timeout = 1000\n");
+$node->start;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM r'), '30000', 'the first compute attaches');
+$twin->start;
+my ($r3, $o3, $e3) = $twin->psql('postgres', 'SELECT count(*) FROM r');
+like($e3, qr/another read-write compute \(postmaster started at \d+\) is attached to this timeline/,
+	'a second read-write compute is refused');
+$twin->stop('immediate');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM r'), '30000', 'the first compute goes on');
 
 # a wrong token is refused with a clear error
 my ($ret, $o2, $e2) = (0, '', '');
