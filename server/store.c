@@ -479,7 +479,17 @@ store_commit(struct store *s)
 	}
 	while (done < s->batch_len)
 	{
-		ssize_t		n = pwrite(s->fd, s->batch + done, s->batch_len - done, s->end + done);
+		const char *full = getenv("STRATA_FAIL_WRITE_ONCE_FILE");
+		ssize_t		n;
+
+		/* tests: one append fails with ENOSPC while this file exists */
+		if (full != NULL && unlink(full) == 0)
+		{
+			errno = ENOSPC;
+			n = -1;
+		}
+		else
+			n = pwrite(s->fd, s->batch + done, s->batch_len - done, s->end + done);
 
 		if (n < 0 && errno == EINTR)
 			continue;

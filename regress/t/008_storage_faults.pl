@@ -1,4 +1,4 @@
-# A failed fsync in stratad (injected): the checkpoint fails as a failed
+# Storage faults in stratad (injected). A failed fsync: the checkpoint fails as a failed
 # fsync does (PANIC), stratad restarts with a new durability epoch, the
 # compute crash-recovers from WAL, and no committed row is lost.  A failed
 # background sync, which no compute waits for, is caught by the epoch
@@ -65,6 +65,25 @@ ok(wait_until(sub {
 	'after the epoch change the compute recovered and has every committed row');
 like(slurp_file($node->logfile), qr/durability epoch changed from 2 to 3/,
 	'the compute noticed the epoch change');
+
+# a full disk: the write fails with a clear error, nothing stored is
+# harmed, and work resumes once there is room again
+my $full = $node->basedir . '/disk-full';
+$ENV{STRATA_FAIL_WRITE_ONCE_FILE} = $full;
+$node->restart;
+$node->safe_psql('postgres', q{UPDATE f SET v = 'third' WHERE id <= 3000});
+touch($full);
+($ret, $out, $err) = $node->psql('postgres', 'CHECKPOINT');
+isnt($ret, 0, 'writing fails while stratad cannot append');
+like(slurp_file($node->logfile), qr/could not write block \d+ of relation "[^"]+": write: disk full/,
+	'with a clear disk-full error');
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE v = 'third') FROM f}), '3000',
+	'the data is intact');
+$node->safe_psql('postgres', 'CHECKPOINT');
+$node->restart;
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE v = 'third') FROM f}), '3000',
+	'and durable once there is room again');
+delete $ENV{STRATA_FAIL_WRITE_ONCE_FILE};
 
 # with fsync on, checkpoints and commits after skipFsync writes send SYNC
 $node->safe_psql('postgres', q{CREATE EXTENSION strata; CREATE INDEX f_v ON f (v); CHECKPOINT});
