@@ -5,7 +5,8 @@
  *
  * Transport (ARCHITECTURE.md 3): a PostgreSQL v3 connection.  The startup
  * packet carries application_name = the compute backend's PID and options
- * "-c strata.sysid=<u64> -c strata.mode=rw|ro -c strata.start=<epoch s>";
+ * "-c strata.sysid=<u64> -c strata.mode=rw|ro -c strata.start=<postmaster
+ * start, PostgreSQL timestamp in microseconds>";
  * an SSLRequest is answered 'N'.  The simple query
  *		strata_pagestream <version> <tenant_id> <timeline_id>
  * (ids in hex, or "default" for the sidecar's embedded timeline) switches

@@ -208,7 +208,7 @@ connect_once(TimestampTz deadline, char **why)
 	snprintf(pid, sizeof(pid), "%d", MyProcPid);
 	snprintf(options, sizeof(options),
 			 "-c strata.sysid=" UINT64_FORMAT " -c strata.mode=rw -c strata.start=" INT64_FORMAT,
-			 GetSystemIdentifier(), (int64) timestamptz_to_time_t(PgStartTime));
+			 GetSystemIdentifier(), (int64) PgStartTime);
 	if (STRATA_EMBEDDED())
 	{
 		snprintf(port, sizeof(port), "%d", PROTO_DEFAULT_PORT);

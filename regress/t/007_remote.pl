@@ -55,13 +55,16 @@ chmod 0700, $twin->data_dir;
 $twin->append_conf('postgresql.conf', "port = " . $twin->port . "\nunix_socket_directories = '"
 	  . $twin->host . "'\nstrata.reconnect_timeout = 1000\n");
 $node->start;
-is($node->safe_psql('postgres', 'SELECT count(*) FROM r'), '30000', 'the first compute attaches');
+# a session of the first compute keeps its connection to stratad open
+my $hold = $node->background_psql('postgres');
+is($hold->query_safe('SELECT count(*) FROM r'), '30000', 'the first compute attaches');
 $twin->start;
 my ($r3, $o3, $e3) = $twin->psql('postgres', 'SELECT count(*) FROM r');
 like($e3, qr/another read-write compute \(postmaster started at \d+\) is attached to this timeline/,
 	'a second read-write compute is refused');
 $twin->stop('immediate');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM r'), '30000', 'the first compute goes on');
+is($hold->query_safe('SELECT count(*) FROM r'), '30000', 'the first compute goes on');
+$hold->quit;
 
 # a wrong token is refused with a clear error
 my ($ret, $o2, $e2) = (0, '', '');
