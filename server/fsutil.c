@@ -129,7 +129,7 @@ fs_read_file(const char *path, void **data, size_t *len)
 }
 
 int
-fs_lock_pidfile(const char *datadir)
+fs_lock_pidfile(const char *datadir, int wait_ms)
 {
 	char		path[4096];
 	char		buf[32];
@@ -143,7 +143,13 @@ fs_lock_pidfile(const char *datadir)
 		slog(SLOG_ERROR, "fsutil: could not open \"%s\": %s", path, strerror(errno));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+	/* a previous stratad may still be finishing its shutdown */
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0 && wait_ms > 0)
+	{
+		usleep(100 * 1000);
+		wait_ms -= 100;
+	}
+	if (wait_ms <= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0)
 	{
 		n = (int) read(fd, buf, sizeof(buf) - 1);
 		buf[n > 0 ? n : 0] = '\0';

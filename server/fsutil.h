@@ -21,11 +21,12 @@ extern int	fs_fsync_dir(const char *dir);
 extern int	fs_read_file(const char *path, void **data, size_t *len);
 
 /*
- * Take DATADIR/stratad.pid with flock(LOCK_EX|LOCK_NB) and write our PID.
- * Returns the fd to keep open for as long as the lock is held, or -1
- * (logged, naming the holder's PID if another process has it).
+ * Take DATADIR/stratad.pid with flock(LOCK_EX|LOCK_NB), waiting up to
+ * wait_ms for a holder to go, and write our PID.  Returns the fd to keep
+ * open for as long as the lock is held, or -1 (logged, naming the holder's
+ * PID if another process has it).
  */
-extern int	fs_lock_pidfile(const char *datadir);
+extern int	fs_lock_pidfile(const char *datadir, int wait_ms);
 
 /* Abort the process at a named kill point (tests; see fsutil.c). */
 extern void fs_kill_point(const char *name);

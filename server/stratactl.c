@@ -222,7 +222,7 @@ cmd_import(const char *pgdata)
 		fprintf(stderr, "stratactl: could not create \"%s\": %s\n", dir, strerror(errno));
 		return 1;
 	}
-	fd = fs_lock_pidfile(dir);
+	fd = fs_lock_pidfile(dir, 0);
 	if (fd < 0)
 	{
 		fprintf(stderr, "stratactl: could not lock \"%s\"; stop the compute first\n", dir);

@@ -248,7 +248,11 @@ main(int argc, char **argv)
 		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s", socket_dir, strerror(errno));
 		return 1;
 	}
-	pidfd = fs_lock_pidfile(srv.datadir);
+	/*
+	 * The compute runs --import-only at every start, maybe while the
+	 * previous postmaster's stratad is still shutting down: wait for it.
+	 */
+	pidfd = fs_lock_pidfile(srv.datadir, import_only ? 30000 : 0);
 	if (pidfd < 0)
 		return 1;
 	srv.started = time(NULL);

@@ -79,6 +79,16 @@ $node->start;
 is($node->safe_psql('postgres', 'SELECT count(*), sum(id) FROM t'),
 	'50000|1250025000', 'data survives an immediate stop and crash recovery');
 
+# back-to-back restarts: the new postmaster's import check waits for the
+# previous stratad to finish its shutdown instead of failing
+for my $mode ('immediate', 'fast', 'immediate')
+{
+	$node->stop($mode);
+	$node->start;
+}
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '50000',
+	'back-to-back restarts work');
+
 # without preloading, CREATE EXTENSION fails with a hint
 my $plain = PostgreSQL::Test::Cluster->new('plain');
 $plain->init;
