@@ -11,39 +11,22 @@
 
 #include "identity.h"
 #include "slog.h"
+#include "testutil.h"
 #include "strata_err.h"
 
-static char dir[256];
-
-static void
-setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/check_identity.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	slog_set_level(SLOG_ERROR);
-}
-
-static void
-teardown(void)
-{
-	char		cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
 
 START_TEST(created_once_then_loaded)
 {
 	struct identity a;
 	struct identity b;
 
-	ck_assert_int_eq(identity_load(dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
 	ck_assert_uint_eq(a.epoch, 1);
 	ck_assert_int_eq(a.import, IMPORT_NONE);
 	a.sysid = 7711524939055098490ull;
 	a.import = IMPORT_COMPLETE;
-	ck_assert_int_eq(identity_save(dir, &a), 0);
-	ck_assert_int_eq(identity_load(dir, &b), 0);
+	ck_assert_int_eq(identity_save(test_dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &b), 0);
 	ck_assert_mem_eq(a.tenant, b.tenant, IDENTITY_ID_LEN);
 	ck_assert_mem_eq(a.timeline, b.timeline, IDENTITY_ID_LEN);
 	ck_assert_uint_eq(b.sysid, a.sysid);
@@ -63,12 +46,12 @@ START_TEST(corruption_is_refused)
 	char		path[300];
 	int			fd;
 
-	ck_assert_int_eq(identity_load(dir, &a), 0);
-	snprintf(path, sizeof(path), "%s/identity", dir);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	snprintf(path, sizeof(path), "%s/identity", test_dir);
 	fd = open(path, O_RDWR);
 	ck_assert_int_eq(pwrite(fd, "\x42", 1, 20), 1);
 	close(fd);
-	ck_assert_int_eq(identity_load(dir, &a), STRATA_ECORRUPT);
+	ck_assert_int_eq(identity_load(test_dir, &a), STRATA_ECORRUPT);
 }
 END_TEST
 
@@ -76,39 +59,39 @@ START_TEST(epoch_rules)
 {
 	struct identity a;
 
-	ck_assert_int_eq(identity_load(dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
 	/* first start: epoch 1, this boot recorded */
-	ck_assert_int_eq(identity_begin_serving(dir, &a), 0);
+	ck_assert_int_eq(identity_begin_serving(test_dir, &a), 0);
 	ck_assert_uint_eq(a.epoch, 1);
 	ck_assert_uint_ne(a.boot, 0);
 
 	/* killed (no clean flag) on the same boot: the page cache kept everything */
-	ck_assert_int_eq(identity_load(dir, &a), 0);
-	ck_assert_int_eq(identity_begin_serving(dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	ck_assert_int_eq(identity_begin_serving(test_dir, &a), 0);
 	ck_assert_uint_eq(a.epoch, 1);
 
 	/* a failed fsync: bump */
 	a.flags |= IDENTITY_FSYNC_FAILED;
-	ck_assert_int_eq(identity_save(dir, &a), 0);
-	ck_assert_int_eq(identity_load(dir, &a), 0);
-	ck_assert_int_eq(identity_begin_serving(dir, &a), 0);
+	ck_assert_int_eq(identity_save(test_dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	ck_assert_int_eq(identity_begin_serving(test_dir, &a), 0);
 	ck_assert_uint_eq(a.epoch, 2);
 	ck_assert_uint_eq(a.flags, 0);
 
 	/* another boot after a clean shutdown: no bump */
 	a.flags = IDENTITY_CLEAN;
 	a.boot ^= 1;
-	ck_assert_int_eq(identity_save(dir, &a), 0);
-	ck_assert_int_eq(identity_load(dir, &a), 0);
-	ck_assert_int_eq(identity_begin_serving(dir, &a), 0);
+	ck_assert_int_eq(identity_save(test_dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	ck_assert_int_eq(identity_begin_serving(test_dir, &a), 0);
 	ck_assert_uint_eq(a.epoch, 2);
 
 	/* another boot without a clean shutdown: bump */
 	a.flags = 0;
 	a.boot ^= 1;
-	ck_assert_int_eq(identity_save(dir, &a), 0);
-	ck_assert_int_eq(identity_load(dir, &a), 0);
-	ck_assert_int_eq(identity_begin_serving(dir, &a), 0);
+	ck_assert_int_eq(identity_save(test_dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	ck_assert_int_eq(identity_begin_serving(test_dir, &a), 0);
 	ck_assert_uint_eq(a.epoch, 3);
 }
 END_TEST
@@ -118,17 +101,11 @@ main(void)
 {
 	Suite	   *su = suite_create("identity");
 	TCase	   *tc = tcase_create("identity");
-	SRunner    *sr;
-	int			failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_add_test(tc, created_once_then_loaded);
 	tcase_add_test(tc, corruption_is_refused);
 	tcase_add_test(tc, epoch_rules);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(su);
 }

@@ -11,6 +11,7 @@
 #include "lsn.h"
 #include "proto.h"
 #include "strata_err.h"
+#include "testutil.h"
 
 static const uint8_t tags[] = {
 	PROTO_EXISTS, PROTO_NBLOCKS, PROTO_GETPAGE, PROTO_DBSIZE, PROTO_GET_SLRU_SEGMENT,
@@ -301,8 +302,6 @@ main(void)
 {
 	Suite	   *s = suite_create("common");
 	TCase	   *tc = tcase_create("proto");
-	SRunner    *sr;
-	int			failed;
 
 	tcase_add_test(tc, request_round_trip);
 	tcase_add_test(tc, header_is_big_endian);
@@ -314,9 +313,5 @@ main(void)
 	tcase_add_test(tc, crc32c_known_vector);
 	tcase_add_test(tc, lsn_format_and_parse);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(s);
 }

@@ -12,27 +12,10 @@
 
 #include "key.h"
 #include "slog.h"
+#include "testutil.h"
 #include "store.h"
 #include "strata_err.h"
 
-static char dir[256];
-
-static void
-setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/check_store.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	slog_set_level(SLOG_ERROR);
-}
-
-static void
-teardown(void)
-{
-	char		cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
 
 static const struct proto_rel REL = {.spc = 1663, .db = 5, .rel = 16384, .fork = 0};
 
@@ -84,7 +67,7 @@ START_TEST(create_extend_write_read)
 	lsn_t		l1,
 				l2;
 
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	fill(page, 1);
 	ck_assert_int_eq(store_nblocks(s, &REL, LSN_MAX, &n), STRATA_ENOTFOUND);
 	ck_assert_int_eq(change(s, PROTO_EXTEND, REL, 0, 100, page, NULL), STRATA_ENOTFOUND);
@@ -127,7 +110,7 @@ START_TEST(truncate_does_not_resurrect)
 	uint8_t		page[PROTO_PAGE_SIZE];
 	uint32_t	n;
 
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(change(s, PROTO_CREATE, REL, 0, 10, NULL, NULL), 0);
 	for (uint32_t b = 0; b < 4; b++)
 	{
@@ -161,7 +144,7 @@ START_TEST(unlink_dropdb_reset)
 	init.fork = 3;
 	fsm.fork = 1;
 	other.db = 6;
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(change(s, PROTO_CREATE, REL, 0, 10, NULL, NULL), 0);
 	ck_assert_int_eq(change(s, PROTO_CREATE, init, 0, 10, NULL, NULL), 0);
 	ck_assert_int_eq(change(s, PROTO_CREATE, fsm, 0, 10, NULL, NULL), 0);
@@ -207,7 +190,7 @@ START_TEST(batch_refuses_same_key_twice)
 	struct proto_req r;
 	lsn_t		lsn;
 
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(change(s, PROTO_CREATE, REL, 0, 10, NULL, NULL), 0);
 	memset(&r, 0, sizeof(r));
 	r.tag = PROTO_EXTEND;
@@ -242,8 +225,8 @@ populate(int n, off_t *sizes)
 	struct stat st;
 	char		path[300];
 
-	snprintf(path, sizeof(path), "%s/pagelog", dir);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	snprintf(path, sizeof(path), "%s/pagelog", test_dir);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(change(s, PROTO_CREATE, REL, 0, 10, NULL, NULL), 0);
 	for (int b = 0; b < n; b++)
 	{
@@ -262,7 +245,7 @@ START_TEST(replay_restores_everything)
 	struct store_stats st;
 
 	populate(20, sizes);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	for (int b = 0; b < 20; b++)
 		ck_assert_int_eq(page_is(s, REL, b, LSN_MAX, b + 1), 1);
 	store_get_stats(s, &st);
@@ -282,10 +265,10 @@ START_TEST(torn_tail_is_cut)
 	uint32_t	n;
 
 	populate(10, sizes);
-	snprintf(path, sizeof(path), "%s/pagelog", dir);
+	snprintf(path, sizeof(path), "%s/pagelog", test_dir);
 	/* half of the last record made it to disk */
 	ck_assert_int_eq(truncate(path, sizes[8] + (sizes[9] - sizes[8]) / 2), 0);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(store_nblocks(s, &REL, LSN_MAX, &n), 0);
 	ck_assert_uint_eq(n, 9);
 	for (int b = 0; b < 9; b++)
@@ -294,7 +277,7 @@ START_TEST(torn_tail_is_cut)
 	fill(page, 77);
 	ck_assert_int_eq(change(s, PROTO_EXTEND, REL, 9, 500, page, NULL), 0);
 	store_close(s);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(page_is(s, REL, 9, LSN_MAX, 77), 1);
 	ck_assert_int_eq(page_is(s, REL, 8, LSN_MAX, 9), 1);
 	store_close(s);
@@ -311,7 +294,7 @@ START_TEST(corrupt_record_stops_replay)
 	uint8_t		byte;
 
 	populate(10, sizes);
-	snprintf(path, sizeof(path), "%s/pagelog", dir);
+	snprintf(path, sizeof(path), "%s/pagelog", test_dir);
 	/* flip a byte in the page of record 6 */
 	fd = open(path, O_RDWR);
 	ck_assert_int_ge(fd, 0);
@@ -319,7 +302,7 @@ START_TEST(corrupt_record_stops_replay)
 	byte ^= 0xFF;
 	ck_assert_int_eq(pwrite(fd, &byte, 1, sizes[4] + 100), 1);
 	close(fd);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(store_nblocks(s, &REL, LSN_MAX, &n), 0);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_int_eq(page_is(s, REL, 4, LSN_MAX, 5), 1);
@@ -335,11 +318,11 @@ START_TEST(bad_header_refuses_to_open)
 	int			fd;
 
 	populate(2, sizes);
-	snprintf(path, sizeof(path), "%s/pagelog", dir);
+	snprintf(path, sizeof(path), "%s/pagelog", test_dir);
 	fd = open(path, O_RDWR);
 	ck_assert_int_eq(pwrite(fd, "X", 1, 0), 1);
 	close(fd);
-	ck_assert_int_eq(store_open(dir, &s), STRATA_ECORRUPT);
+	ck_assert_int_eq(store_open(test_dir, &s), STRATA_ECORRUPT);
 	/* the data is still there: nothing was wiped */
 	{
 		struct stat st;
@@ -351,7 +334,7 @@ START_TEST(bad_header_refuses_to_open)
 	ck_assert_int_eq(pwrite(fd, "S", 1, 0), 1);
 	ck_assert_int_eq(pwrite(fd, "\x09", 1, 8), 1);
 	close(fd);
-	ck_assert_int_eq(store_open(dir, &s), STRATA_EVERSION);
+	ck_assert_int_eq(store_open(test_dir, &s), STRATA_EVERSION);
 }
 END_TEST
 
@@ -362,11 +345,11 @@ START_TEST(reset_empties_the_store)
 	uint32_t	n;
 
 	populate(3, sizes);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(store_reset(s), 0);
 	ck_assert_int_eq(store_nblocks(s, &REL, LSN_MAX, &n), STRATA_ENOTFOUND);
 	store_close(s);
-	ck_assert_int_eq(store_open(dir, &s), 0);
+	ck_assert_int_eq(store_open(test_dir, &s), 0);
 	ck_assert_int_eq(store_nblocks(s, &REL, LSN_MAX, &n), STRATA_ENOTFOUND);
 	store_close(s);
 }
@@ -377,10 +360,8 @@ main(void)
 {
 	Suite	   *su = suite_create("store");
 	TCase	   *tc = tcase_create("store");
-	SRunner    *sr;
-	int			failed;
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_add_test(tc, create_extend_write_read);
 	tcase_add_test(tc, truncate_does_not_resurrect);
 	tcase_add_test(tc, unlink_dropdb_reset);
@@ -391,9 +372,5 @@ main(void)
 	tcase_add_test(tc, bad_header_refuses_to_open);
 	tcase_add_test(tc, reset_empties_the_store);
 	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return run_suite(su);
 }
