@@ -29,6 +29,7 @@ uninstall:
 clean:
 	$(MAKE) -C server clean
 	$(MAKE) -C extension clean
+	$(MAKE) -C bench clean
 	rm -rf regress/tmp_check regress/results regress/log regress/regression.*
 
 # Installing needs root; tools/as-root.sh uses sudo when we are not root.
@@ -60,4 +61,5 @@ deps:
 
 bench: all
 	tools/as-root.sh $(MAKE) install
+	$(MAKE) -C bench pagebench
 	bench/pgbench-compare.sh

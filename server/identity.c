@@ -22,8 +22,9 @@
 #include "strata_err.h"
 
 #define ID_MAGIC "STRATAID"
-#define ID_VERSION 1
+#define ID_VERSION 2
 #define ID_SIZE 80
+#define ID_V1_SIZE 64		/* version 1: no epoch, boot id or flags */
 
 void
 identity_hex(const uint8_t id[IDENTITY_ID_LEN], char out[IDENTITY_HEX_LEN])
@@ -104,6 +105,19 @@ identity_load(const char *datadir, struct identity *id)
 	err = STRATA_ECORRUPT;
 	if (len < 16 || memcmp(buf, ID_MAGIC, 8) != 0)
 		slog(SLOG_ERROR, "identity: \"%s\" is not a strata identity file (bad magic at offset 0)", path);
+	else if (get_le32(buf + 8) == 1 && len == ID_V1_SIZE && get_le32(buf + 12) == ID_V1_SIZE &&
+			 get_le32(buf + 60) == strata_crc32c(buf, 60))
+	{
+		/* version 1 (before the durability epoch): rewritten as 2 on save */
+		memcpy(id->tenant, buf + 16, IDENTITY_ID_LEN);
+		memcpy(id->timeline, buf + 32, IDENTITY_ID_LEN);
+		id->sysid = get_le64(buf + 48);
+		id->import = (enum identity_import) get_le32(buf + 56);
+		id->epoch = 1;
+		id->boot = 0;
+		id->flags = 0;
+		err = 0;
+	}
 	else if (get_le32(buf + 8) != ID_VERSION)
 	{
 		slog(SLOG_ERROR, "identity: \"%s\": unsupported version %u at offset 8",

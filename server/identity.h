@@ -12,7 +12,8 @@
  * Persisted in DATADIR/identity, rewritten durably (temp, fsync, rename,
  * directory fsync) on every change.  Layout, 80 bytes, little-endian:
  *	0	8	magic "STRATAID"
- *	8	4	format version (1)
+ *	8	4	format version (2; version 1 was the first 60 bytes and a CRC,
+ *			without epoch, boot id and flags, and is still read)
  *	12	4	length of this structure (80)
  *	16	16	tenant id
  *	32	16	timeline id

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "checksum.h"
 #include "identity.h"
 #include "slog.h"
 #include "testutil.h"
@@ -52,6 +54,37 @@ START_TEST(corruption_is_refused)
 	ck_assert_int_eq(pwrite(fd, "\x42", 1, 20), 1);
 	close(fd);
 	ck_assert_int_eq(identity_load(test_dir, &a), STRATA_ECORRUPT);
+}
+END_TEST
+
+START_TEST(version_1_is_read)
+{
+	uint8_t		buf[64];
+	char		path[300];
+	struct identity a;
+	int			fd;
+
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, "STRATAID", 8);
+	put_le32(buf + 8, 1);
+	put_le32(buf + 12, 64);
+	memset(buf + 16, 0xAB, 32);
+	put_le64(buf + 48, 42);
+	put_le32(buf + 56, IMPORT_COMPLETE);
+	put_le32(buf + 60, strata_crc32c(buf, 60));
+	snprintf(path, sizeof(path), "%s/identity", test_dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_eq(write(fd, buf, sizeof(buf)), sizeof(buf));
+	close(fd);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	ck_assert_uint_eq(a.sysid, 42);
+	ck_assert_int_eq(a.import, IMPORT_COMPLETE);
+	ck_assert_uint_eq(a.epoch, 1);
+	/* saved back as the current version */
+	ck_assert_int_eq(identity_begin_serving(test_dir, &a), 0);
+	ck_assert_int_eq(identity_load(test_dir, &a), 0);
+	ck_assert_uint_eq(a.sysid, 42);
+	ck_assert_uint_eq(a.epoch, 1);
 }
 END_TEST
 
@@ -105,6 +138,7 @@ main(void)
 	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_add_test(tc, created_once_then_loaded);
 	tcase_add_test(tc, corruption_is_refused);
+	tcase_add_test(tc, version_1_is_read);
 	tcase_add_test(tc, epoch_rules);
 	suite_add_tcase(su, tc);
 	return run_suite(su);

@@ -1,0 +1,299 @@
+/*-------------------------------------------------------------------------
+ *
+ * pagebench.c
+ *	  A GETPAGE load generator speaking the pagestream protocol directly
+ *	  (like Neon's pagebench): N connections, each keeping D requests in
+ *	  flight, for S seconds, over random blocks of one relation fork.
+ *	  Prints throughput and a latency histogram (p50/p95/p99/p99.9).
+ *
+ *	pagebench -d "host=DIR port=6400 dbname=x" -r SPC/DB/REL [-f FORK]
+ *	          [-c CONNS] [-q DEPTH] [-t SECONDS]
+ *
+ * One thread per connection; each sends its window of requests, then
+ * replaces every response it reads with a new request.  Latency is from
+ * send to receive of each request.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "proto.h"
+
+#define MAX_DEPTH 1024
+#define HIST_BUCKETS 64			/* log2 microsecond buckets, 1/4 steps */
+
+struct worker
+{
+	pthread_t	thread;
+	const char *connstr;
+	struct proto_rel rel;
+	uint32_t	nblocks;
+	int			depth;
+	double		seconds;
+	uint64_t	done;
+	uint64_t	hist[HIST_BUCKETS * 4];
+	int			failed;
+	unsigned	seed;
+};
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Quarter-octave buckets: bucket b covers [2^(b/4), 2^((b+1)/4)) µs. */
+static int
+bucket_of(double us)
+{
+	int			b = 0;
+	double		edge = 1.0;
+
+	while (b < HIST_BUCKETS * 4 - 1 && us >= edge * 1.189207115)
+	{
+		edge *= 1.189207115;
+		b++;
+	}
+	return b;
+}
+
+static double
+bucket_upper(int b)
+{
+	double		edge = 1.0;
+
+	for (int i = 0; i <= b; i++)
+		edge *= 1.189207115;
+	return edge;
+}
+
+static PGconn *
+connect_pagestream(const char *connstr)
+{
+	PGconn	   *c = PQconnectdb(connstr);
+	PGresult   *r;
+	char		q[128];
+
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		fprintf(stderr, "pagebench: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	snprintf(q, sizeof(q), "strata_pagestream %d default default", PROTO_VERSION);
+	r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_COPY_BOTH)
+	{
+		fprintf(stderr, "pagebench: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(r);
+	return c;
+}
+
+static int
+send_one(struct worker *w, PGconn *c, uint64_t id, double *sent_at)
+{
+	struct proto_req req;
+	uint8_t		buf[64];
+	size_t		n;
+
+	memset(&req, 0, sizeof(req));
+	req.tag = PROTO_GETPAGE;
+	req.reqid = id;
+	req.request_lsn = UINT64_MAX;
+	req.rel = w->rel;
+	req.blk = (uint32_t) (rand_r(&w->seed) % w->nblocks);
+	n = proto_encode_req(&req, buf, sizeof(buf));
+	sent_at[id % MAX_DEPTH] = now();
+	return PQputCopyData(c, (const char *) buf, (int) n) == 1 ? 0 : -1;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	PGconn	   *c = connect_pagestream(w->connstr);
+	double		sent_at[MAX_DEPTH];
+	uint64_t	next = 0;
+	uint64_t	recv = 0;
+	double		end;
+
+	if (c == NULL)
+	{
+		w->failed = 1;
+		return NULL;
+	}
+	end = now() + w->seconds;
+	for (int i = 0; i < w->depth; i++)
+		if (send_one(w, c, next++, sent_at) != 0)
+			goto fail;
+	while (now() < end)
+	{
+		char	   *buf;
+		int			len;
+		struct proto_resp resp;
+
+		if (PQflush(c) != 0)
+			goto fail;
+		len = PQgetCopyData(c, &buf, 0);
+		if (len <= 0)
+			goto fail;
+		if (proto_decode_resp((uint8_t *) buf, len, &resp) != 0 ||
+			resp.tag == PROTO_R_ERROR || resp.req.reqid != recv)
+		{
+			fprintf(stderr, "pagebench: bad or error response: %s\n",
+					resp.tag == PROTO_R_ERROR ? resp.errmsg : "out of order");
+			PQfreemem(buf);
+			goto fail;
+		}
+		PQfreemem(buf);
+		w->hist[bucket_of((now() - sent_at[recv % MAX_DEPTH]) * 1e6)]++;
+		recv++;
+		w->done++;
+		if (send_one(w, c, next++, sent_at) != 0)
+			goto fail;
+	}
+	PQfinish(c);
+	return NULL;
+fail:
+	fprintf(stderr, "pagebench: connection failed: %s", PQerrorMessage(c));
+	w->failed = 1;
+	PQfinish(c);
+	return NULL;
+}
+
+static uint32_t
+fork_nblocks(const char *connstr, struct proto_rel rel)
+{
+	PGconn	   *c = connect_pagestream(connstr);
+	struct proto_req req;
+	struct proto_resp resp;
+	uint8_t		buf[64];
+	char	   *r;
+	int			len;
+	uint32_t	n = 0;
+
+	if (c == NULL)
+		return 0;
+	memset(&req, 0, sizeof(req));
+	req.tag = PROTO_NBLOCKS;
+	req.request_lsn = UINT64_MAX;
+	req.rel = rel;
+	len = (int) proto_encode_req(&req, buf, sizeof(buf));
+	if (PQputCopyData(c, (const char *) buf, len) == 1 && PQflush(c) == 0 &&
+		(len = PQgetCopyData(c, &r, 0)) > 0)
+	{
+		if (proto_decode_resp((uint8_t *) r, len, &resp) == 0 && resp.tag != PROTO_R_ERROR)
+			n = resp.nblocks;
+		PQfreemem(r);
+	}
+	PQfinish(c);
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *connstr = NULL;
+	struct proto_rel rel = {0};
+	int			conns = 1;
+	int			depth = 1;
+	double		seconds = 10;
+	int			opt;
+	struct worker *w;
+	uint64_t	total = 0;
+	uint64_t	hist[HIST_BUCKETS * 4] = {0};
+	const double pct[] = {50, 95, 99, 99.9};
+
+	while ((opt = getopt(argc, argv, "d:r:f:c:q:t:")) != -1)
+	{
+		switch (opt)
+		{
+			case 'd':
+				connstr = optarg;
+				break;
+			case 'r':
+				if (sscanf(optarg, "%u/%u/%u", &rel.spc, &rel.db, &rel.rel) != 3)
+				{
+					fprintf(stderr, "pagebench: -r takes SPC/DB/RELFILENODE\n");
+					return 2;
+				}
+				break;
+			case 'f':
+				rel.fork = (uint8_t) atoi(optarg);
+				break;
+			case 'c':
+				conns = atoi(optarg);
+				break;
+			case 'q':
+				depth = atoi(optarg);
+				break;
+			case 't':
+				seconds = atof(optarg);
+				break;
+			default:
+				fprintf(stderr, "usage: pagebench -d CONNSTR -r SPC/DB/REL [-f FORK] [-c CONNS] [-q DEPTH] [-t SECONDS]\n");
+				return 2;
+		}
+	}
+	if (connstr == NULL || rel.rel == 0 || conns < 1 || depth < 1 || depth > MAX_DEPTH)
+	{
+		fprintf(stderr, "usage: pagebench -d CONNSTR -r SPC/DB/REL [-f FORK] [-c CONNS] [-q DEPTH] [-t SECONDS]\n");
+		return 2;
+	}
+	w = calloc(conns, sizeof(*w));
+	w[0].nblocks = fork_nblocks(connstr, rel);
+	if (w[0].nblocks == 0)
+	{
+		fprintf(stderr, "pagebench: relation %u/%u/%u fork %u is empty or unknown\n",
+				rel.spc, rel.db, rel.rel, rel.fork);
+		return 1;
+	}
+	for (int i = 0; i < conns; i++)
+	{
+		w[i].connstr = connstr;
+		w[i].rel = rel;
+		w[i].nblocks = w[0].nblocks;
+		w[i].depth = depth;
+		w[i].seconds = seconds;
+		w[i].seed = (unsigned) (i * 7919 + 1);
+		pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < conns; i++)
+	{
+		pthread_join(w[i].thread, NULL);
+		if (w[i].failed)
+			return 1;
+		total += w[i].done;
+		for (int b = 0; b < HIST_BUCKETS * 4; b++)
+			hist[b] += w[i].hist[b];
+	}
+	printf("connections=%d depth=%d seconds=%.0f blocks=%u\n", conns, depth, seconds, w[0].nblocks);
+	printf("getpage/s %.0f\n", total / seconds);
+	for (size_t p = 0; p < sizeof(pct) / sizeof(pct[0]); p++)
+	{
+		uint64_t	want = (uint64_t) (total * pct[p] / 100.0);
+		uint64_t	seen = 0;
+		int			b = 0;
+
+		while (b < HIST_BUCKETS * 4 - 1 && seen + hist[b] < want)
+			seen += hist[b++];
+		printf("p%-5g <= %.0f us\n", pct[p], bucket_upper(b));
+	}
+	free(w);
+	return 0;
+}
