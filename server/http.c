@@ -61,7 +61,7 @@ status(struct evhttp_request *req, struct server *srv)
 
 	store_get_stats(srv->store, &st);
 	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) srv->id.sysid);
-	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s}",
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
 				  "version", "strata " STRATA_VERSION,
 				  "pid", (int) getpid(),
 				  "state", srv->state,
@@ -76,7 +76,9 @@ status(struct evhttp_request *req, struct server *srv)
 				  "relations", (json_int_t) st.forks,
 				  "pages", (json_int_t) st.pages,
 				  "log_bytes", (json_int_t) st.log_bytes,
-				  "import", identity_import_name(srv->id.import));
+				  "import", identity_import_name(srv->id.import),
+				  "durability_epoch", (json_int_t) srv->id.epoch,
+				  "rw_compute_start", (json_int_t) srv->owner_start);
 	reply_json(req, 200, o);
 }
 
@@ -138,6 +140,8 @@ metrics(struct evhttp_request *req, struct server *srv)
 						(unsigned long long) m->syncs, m->sync_seconds_sum, (unsigned long long) m->syncs);
 	gauge(b, "strata_timeline_last_record_lsn", "Newest stored LSN of the timeline.");
 	evbuffer_add_printf(b, "strata_timeline_last_record_lsn %llu\n", (unsigned long long) st.last_record_lsn);
+	gauge(b, "strata_timeline_durability_epoch", "Bumped when acknowledged writes may have been lost.");
+	evbuffer_add_printf(b, "strata_timeline_durability_epoch %u\n", srv->id.epoch);
 	gauge(b, "strata_timeline_relation_forks", "Relation forks that exist.");
 	evbuffer_add_printf(b, "strata_timeline_relation_forks %llu\n", (unsigned long long) st.forks);
 	counter(b, "strata_import_pages_total", "Pages imported from the compute's files.");

@@ -188,7 +188,7 @@ cmd_status(const char *datadir, const char *http, int as_json)
 	{
 		const char *keys[] = {"state", "pid", "tenant_id", "timeline_id", "system_identifier",
 			"last_record_lsn", "socket", "http_addr", "connections", "relations",
-		"pages", "log_bytes", "uptime_seconds", "import"};
+		"pages", "log_bytes", "uptime_seconds", "import", "durability_epoch"};
 
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		{

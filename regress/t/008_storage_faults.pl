@@ -65,6 +65,9 @@ ok(wait_until(sub {
 	'after the epoch change the compute recovered and has every committed row');
 like(slurp_file($node->logfile), qr/durability epoch changed from 2 to 3/,
 	'the compute noticed the epoch change');
+my ($st_out, $st_err);
+IPC::Run::run([ 'stratactl', 'status', '--json', '-D', $node->data_dir ], '>', \$st_out, '2>', \$st_err);
+like($st_out, qr/"durability_epoch": 3/, 'stratactl status shows the epoch');
 
 # a full disk: the write fails with a clear error, nothing stored is
 # harmed, and work resumes once there is room again
