@@ -36,6 +36,7 @@ char	   *strata_timeline_id = "default";
 char	   *strata_stratad_path = "";
 int			strata_stratad_http_port = 9898;
 int			strata_stratad_sync_interval_ms = 1000;
+char	   *strata_stratad_options = NULL;
 int			strata_readahead_buffer_size = 128;
 int			strata_readahead_max = 32;
 int			strata_reconnect_timeout_ms = 60000;
@@ -65,6 +66,11 @@ define_gucs(void)
 	DefineCustomStringVariable("strata.stratad_path",
 							   "Path of the stratad binary for the embedded sidecar; empty means next to postgres.",
 							   NULL, &strata_stratad_path, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("strata.stratad_options",
+							   "Extra command-line options for the embedded stratad (separated by spaces).",
+							   "For example \"--checkpoint-distance 1048576 --gc-horizon 0\"; see stratad --help.",
+							   &strata_stratad_options, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("strata.stratad_http_port",
 							"Management API port of the embedded stratad on 127.0.0.1 (a free port is used if taken).",

@@ -40,6 +40,7 @@ extern char *strata_timeline_id;
 extern char *strata_stratad_path;
 extern int	strata_stratad_http_port;
 extern int	strata_stratad_sync_interval_ms;
+extern char *strata_stratad_options;
 extern int	strata_readahead_buffer_size;
 extern int	strata_readahead_max;
 extern int	strata_reconnect_timeout_ms;

@@ -164,6 +164,28 @@ exec_child(const char *exe, char **argv, const char *logpath)
 	_exit(127);
 }
 
+/*
+ * strata.stratad_options, split at spaces, appended to argv (at most max
+ * entries in all).  The strings live in a static copy: the caller execs.
+ */
+static int
+add_extra_options(char **argv, int argc, int max)
+{
+	static char *copy;
+	char	   *tok;
+	char	   *save = NULL;
+
+	if (strata_stratad_options == NULL || strata_stratad_options[0] == '\0')
+		return argc;
+	if (copy == NULL)
+		copy = MemoryContextStrdup(TopMemoryContext, strata_stratad_options);
+	else
+		strcpy(copy, strata_stratad_options);
+	for (tok = strtok_r(copy, " \t", &save); tok && argc < max; tok = strtok_r(NULL, " \t", &save))
+		argv[argc++] = tok;
+	return argc;
+}
+
 /* fork/exec stratad; returns its pid or -1. */
 static pid_t
 start_stratad(const char *datadir)
@@ -174,7 +196,7 @@ start_stratad(const char *datadir)
 	char		logpath[MAXPGPATH];
 	char		deathfd[16];
 	char		sync_ms[16];
-	char	   *argv[20];
+	char	   *argv[48];
 	int			argc = 0;
 	pid_t		pid;
 
@@ -198,6 +220,7 @@ start_stratad(const char *datadir)
 	argv[argc++] = sync_ms;
 	argv[argc++] = "--postmaster-fd";
 	argv[argc++] = deathfd;
+	argc = add_extra_options(argv, argc, lengthof(argv) - 1);
 	argv[argc] = NULL;
 
 	if (access(exe, X_OK) != 0)
@@ -239,7 +262,7 @@ supervisor_import(void)
 	char		datadir[MAXPGPATH];
 	char		exe[MAXPGPATH];
 	char		logpath[MAXPGPATH];
-	char	   *argv[8];
+	char	   *argv[40];
 	int			argc = 0;
 	pid_t		pid;
 	int			status;
@@ -257,6 +280,7 @@ supervisor_import(void)
 	argv[argc++] = "--pgdata";
 	argv[argc++] = DataDir;
 	argv[argc++] = "--import-only";
+	argc = add_extra_options(argv, argc, lengthof(argv) - 1);
 	argv[argc] = NULL;
 
 	pid = fork();

@@ -186,3 +186,18 @@ fs_kill_point(const char *name)
 	slog(SLOG_WARNING, "fsutil: aborting at kill point \"%s\"", name);
 	abort();
 }
+
+/*
+ * Fault injection for tests: true once per creation of the file named by
+ * the environment variable envvar (the file is removed when it fires).
+ */
+int
+fs_fault_once(const char *envvar)
+{
+	const char *f = getenv(envvar);
+
+	if (f == NULL || unlink(f) != 0)
+		return 0;
+	slog(SLOG_WARNING, "fsutil: injecting the fault of %s", envvar);
+	return 1;
+}

@@ -28,6 +28,9 @@ extern int	fs_read_file(const char *path, void **data, size_t *len);
  */
 extern int	fs_lock_pidfile(const char *datadir, int wait_ms);
 
+/* Tests: true once each time the file named by $envvar is created. */
+extern int	fs_fault_once(const char *envvar);
+
 /* Abort the process at a named kill point (tests; see fsutil.c). */
 extern void fs_kill_point(const char *name);
 

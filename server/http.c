@@ -22,7 +22,9 @@
 
 #include "lsn.h"
 #include "slog.h"
-#include "store.h"
+#include "api.h"
+#include "tenant.h"
+#include "timeline.h"
 #include "strata_err.h"
 
 const double server_sync_bucket_le[SYNC_BUCKETS] = {
@@ -31,35 +33,50 @@ const double server_sync_bucket_le[SYNC_BUCKETS] = {
 
 static struct evhttp *http;
 
-static void
-reply_json(struct evhttp_request *req, int code, json_t *body)
+void
+http_reply_json(struct evhttp_request *req, int code, json_t *body)
 {
 	char	   *text = json_dumps(body, JSON_INDENT(2) | JSON_SORT_KEYS);
 	struct evbuffer *b = evbuffer_new();
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	evbuffer_add_printf(b, "%s\n", text ? text : "{}");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", b);
+	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 201 ? "Created" : "Error", b);
 	evbuffer_free(b);
 	free(text);
 	json_decref(body);
 }
 
-static void
-reply_error(struct evhttp_request *req, int code, const char *msg)
+void
+http_reply_error(struct evhttp_request *req, int code, const char *msg)
 {
-	reply_json(req, code, json_pack("{s:s}", "error", msg));
+	http_reply_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
 static void
 status(struct evhttp_request *req, struct server *srv)
 {
-	struct store_stats st;
+	struct timeline *tl = srv->reg ? registry_timeline(srv->reg, srv->id.tenant, srv->id.timeline) : NULL;
 	char		lsn[LSN_STRLEN];
 	char		sysid[32];
 	json_t	   *o;
+	uint64_t	layer_bytes = 0;
+	uint64_t	open_bytes = 0;
+	uint32_t	nlayers = 0;
 
-	store_get_stats(srv->store, &st);
+	if (tl)
+	{
+		struct tl_snapshot *s = tl_snapshot_get(tl);
+
+		nlayers = s->nlayers;
+		for (uint32_t i = 0; i < s->nlayers; i++)
+			layer_bytes += s->layers[i]->size;
+		for (uint32_t i = 0; i < s->nfrozen; i++)
+			open_bytes += s->frozen[i]->end;
+		tl_snapshot_put(s);
+		if (tl->open)
+			open_bytes += tl->open->end;
+	}
 	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) srv->id.sysid);
 	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
 				  "version", "strata " STRATA_VERSION,
@@ -68,18 +85,19 @@ status(struct evhttp_request *req, struct server *srv)
 				  "tenant_id", srv->tenant_hex,
 				  "timeline_id", srv->timeline_hex,
 				  "system_identifier", sysid,
-				  "last_record_lsn", lsn_format(st.last_record_lsn, lsn),
+				  "last_record_lsn", lsn_format(tl ? atomic_load(&tl->last_record_lsn) : 0, lsn),
 				  "socket", srv->socket_path,
 				  "http_addr", srv->http_addr,
 				  "uptime_seconds", (json_int_t) (time(NULL) - srv->started),
 				  "connections", (json_int_t) srv->m.connections,
-				  "relations", (json_int_t) st.forks,
-				  "pages", (json_int_t) st.pages,
-				  "log_bytes", (json_int_t) st.log_bytes,
+				  "relations", (json_int_t) (tl ? tl_nforks(tl) : 0),
+				  "layer_files", (json_int_t) nlayers,
+				  "layer_bytes", (json_int_t) layer_bytes,
+				  "log_bytes", (json_int_t) open_bytes,
 				  "import", identity_import_name(srv->id.import),
 				  "durability_epoch", (json_int_t) srv->id.epoch,
 				  "rw_compute_start", (json_int_t) srv->owner_start);
-	reply_json(req, 200, o);
+	http_reply_json(req, 200, o);
 }
 
 static void
@@ -94,14 +112,95 @@ gauge(struct evbuffer *b, const char *name, const char *help)
 	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
 }
 
+/* Per-timeline gauges and counters; timeline ids are bounded labels (one per timeline). */
+static void
+timeline_metrics(struct evbuffer *b, struct registry *reg)
+{
+	static const char *const names[][3] = {
+		{"strata_timeline_last_record_lsn", "gauge", "Newest acknowledged LSN."},
+		{"strata_timeline_disk_consistent_lsn", "gauge", "Everything below is in layer files."},
+		{"strata_timeline_relation_forks", "gauge", "Relation forks that exist."},
+		{"strata_timeline_layer_files", "gauge", "Layer files in the layer map."},
+		{"strata_timeline_layer_bytes", "gauge", "Bytes of layer files."},
+		{"strata_timeline_open_layer_bytes", "gauge", "Bytes in the open and frozen in-memory layers."},
+		{"strata_timeline_flushes_total", "counter", "In-memory layers flushed to L0 layers."},
+		{"strata_timeline_compactions_total", "counter", "L0 to L1 compactions."},
+		{"strata_timeline_image_layers_created_total", "counter", "Image layers created."},
+		{"strata_timeline_gc_runs_total", "counter", "GC runs."},
+		{"strata_timeline_gc_layers_removed_total", "counter", "Layers removed by GC."},
+		{"strata_timeline_reads_total", "counter", "Key reads."},
+		{"strata_timeline_layers_visited_total", "counter", "Layers visited by key reads (read amplification)."},
+	};
+
+	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++)
+	{
+		evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", names[n][0], names[n][2],
+							names[n][0], names[n][1]);
+		for (uint32_t i = 0; i < reg->ntenants; i++)
+			for (uint32_t j = 0; j < reg->tenants[i]->ntl; j++)
+			{
+				struct timeline *tl = reg->tenants[i]->tls[j];
+				struct tl_snapshot *s = tl_snapshot_get(tl);
+				uint64_t	v = 0;
+
+				switch (n)
+				{
+					case 0:
+						v = atomic_load(&tl->last_record_lsn);
+						break;
+					case 1:
+						v = tl_disk_consistent_lsn(tl);
+						break;
+					case 2:
+						v = tl_nforks(tl);
+						break;
+					case 3:
+						v = s->nlayers;
+						break;
+					case 4:
+						for (uint32_t k = 0; k < s->nlayers; k++)
+							v += s->layers[k]->size;
+						break;
+					case 5:
+						for (uint32_t k = 0; k < s->nfrozen; k++)
+							v += s->frozen[k]->end;
+						v += tl->open ? tl->open->end : 0;
+						break;
+					case 6:
+						v = atomic_load(&tl->flushes);
+						break;
+					case 7:
+						v = atomic_load(&tl->compactions);
+						break;
+					case 8:
+						v = atomic_load(&tl->images_created);
+						break;
+					case 9:
+						v = atomic_load(&tl->gc_runs);
+						break;
+					case 10:
+						v = atomic_load(&tl->gc_layers_removed);
+						break;
+					case 11:
+						v = atomic_load(&tl->reads);
+						break;
+					case 12:
+						v = atomic_load(&tl->layers_visited);
+						break;
+				}
+				tl_snapshot_put(s);
+				evbuffer_add_printf(b, "%s{tenant_id=\"%s\",timeline_id=\"%s\"} %llu\n",
+									names[n][0], reg->tenants[i]->hex, tl->hex,
+									(unsigned long long) v);
+			}
+	}
+}
+
 static void
 metrics(struct evhttp_request *req, struct server *srv)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct server_metrics *m = &srv->m;
-	struct store_stats st;
-
-	store_get_stats(srv->store, &st);
 	counter(b, "strata_pageservice_requests_total", "Pagestream requests by operation.");
 	for (int t = 0; t <= PROTO_TEST; t++)
 	{
@@ -126,8 +225,6 @@ metrics(struct evhttp_request *req, struct server *srv)
 	evbuffer_add_printf(b, "strata_pageservice_bytes_sent_total %llu\n", (unsigned long long) m->bytes_sent);
 	counter(b, "strata_log_group_writes_total", "Group writes of page images to the log.");
 	evbuffer_add_printf(b, "strata_log_group_writes_total %llu\n", (unsigned long long) m->group_writes);
-	gauge(b, "strata_log_bytes", "Bytes in the page log.");
-	evbuffer_add_printf(b, "strata_log_bytes %llu\n", (unsigned long long) st.log_bytes);
 	counter(b, "strata_log_sync_total", "fdatasync calls on the page log.");
 	evbuffer_add_printf(b, "strata_log_sync_total %llu\n", (unsigned long long) m->syncs);
 	evbuffer_add_printf(b, "# HELP strata_log_sync_seconds Duration of fdatasync of the page log.\n"
@@ -138,12 +235,10 @@ metrics(struct evhttp_request *req, struct server *srv)
 	evbuffer_add_printf(b, "strata_log_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
 						"strata_log_sync_seconds_sum %.6f\nstrata_log_sync_seconds_count %llu\n",
 						(unsigned long long) m->syncs, m->sync_seconds_sum, (unsigned long long) m->syncs);
-	gauge(b, "strata_timeline_last_record_lsn", "Newest stored LSN of the timeline.");
-	evbuffer_add_printf(b, "strata_timeline_last_record_lsn %llu\n", (unsigned long long) st.last_record_lsn);
 	gauge(b, "strata_timeline_durability_epoch", "Bumped when acknowledged writes may have been lost.");
 	evbuffer_add_printf(b, "strata_timeline_durability_epoch %u\n", srv->id.epoch);
-	gauge(b, "strata_timeline_relation_forks", "Relation forks that exist.");
-	evbuffer_add_printf(b, "strata_timeline_relation_forks %llu\n", (unsigned long long) st.forks);
+	if (srv->reg)
+		timeline_metrics(b, srv->reg);
 	counter(b, "strata_import_pages_total", "Pages imported from the compute's files.");
 	evbuffer_add_printf(b, "strata_import_pages_total %llu\n", (unsigned long long) m->import_pages);
 
@@ -161,14 +256,16 @@ dispatch(struct evhttp_request *req, void *arg)
 
 	if (path == NULL)
 		path = "/";
+	if (api_dispatch(req, srv, path))
+		return;
 	if (strcmp(path, "/v1/status") != 0 && strcmp(path, "/metrics") != 0)
 	{
-		reply_error(req, 404, "not found");
+		http_reply_error(req, 404, "not found");
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
 	{
-		reply_error(req, 405, "method not allowed");
+		http_reply_error(req, 405, "method not allowed");
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0)
@@ -199,6 +296,8 @@ http_start(struct server *srv, const char *addr, int any_port)
 	if (http == NULL)
 		return STRATA_ENOMEM;
 	evhttp_set_gencb(http, dispatch, srv);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+							   EVHTTP_REQ_DELETE);
 	bs = evhttp_bind_socket_with_handle(http, host, (uint16_t) port);
 	if (bs == NULL && any_port)
 	{

@@ -7,6 +7,7 @@
  */
 #include "identity.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -31,6 +32,23 @@ identity_hex(const uint8_t id[IDENTITY_ID_LEN], char out[IDENTITY_HEX_LEN])
 {
 	for (int i = 0; i < IDENTITY_ID_LEN; i++)
 		snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+int
+identity_parse_hex(const char *s, uint8_t id[IDENTITY_ID_LEN])
+{
+	if (s == NULL || strlen(s) != IDENTITY_ID_LEN * 2)
+		return STRATA_EINVAL;
+	for (int i = 0; i < IDENTITY_ID_LEN; i++)
+	{
+		unsigned	v;
+
+		if (!isxdigit((unsigned char) s[2 * i]) || !isxdigit((unsigned char) s[2 * i + 1]) ||
+			sscanf(s + 2 * i, "%2x", &v) != 1)
+			return STRATA_EINVAL;
+		id[i] = (uint8_t) v;
+	}
+	return 0;
 }
 
 const char *

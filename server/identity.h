@@ -69,6 +69,8 @@ extern int	identity_load(const char *datadir, struct identity *id);
 extern int	identity_save(const char *datadir, const struct identity *id);
 
 extern void identity_hex(const uint8_t id[IDENTITY_ID_LEN], char out[IDENTITY_HEX_LEN]);
+/* Parse 32 hex digits; STRATA_EINVAL otherwise. */
+extern int	identity_parse_hex(const char *s, uint8_t id[IDENTITY_ID_LEN]);
 extern const char *identity_import_name(enum identity_import s);
 
 #endif							/* STRATA_IDENTITY_H */

@@ -26,7 +26,8 @@
 #include "lsn.h"
 #include "proto.h"
 #include "slog.h"
-#include "store.h"
+#include "tenant.h"
+#include "timeline.h"
 #include "strata_err.h"
 
 #define SEG_BLOCKS 131072		/* 1 GiB segments of 8 KiB blocks */
@@ -237,9 +238,9 @@ progress(int bar, uint64_t done, uint64_t total, double t0, int final)
 }
 
 static int
-commit(struct store *store, const char *what)
+commit(struct timeline *tl, const char *what)
 {
-	int			err = store_commit(store);
+	int			err = tl_wait(tl);
 
 	if (err != 0)
 		slog(SLOG_ERROR, "import: could not store %s: %s", what, strata_strerror(err));
@@ -248,11 +249,13 @@ commit(struct store *store, const char *what)
 
 /* One fork: CREATE, then every block of its segments (consecutive in l). */
 static int
-import_fork(struct store *store, const struct filelist *l, size_t first, size_t last,
+import_fork(struct timeline *tl, const struct filelist *l, size_t first, size_t last,
 			lsn_t redo, uint64_t *pages, uint64_t *done, int bar, double t0)
 {
 	struct proto_req req;
 	lsn_t		lsn;
+	uint64_t	ticket;
+	uint64_t	batch = 0;
 	uint8_t		page[PROTO_PAGE_SIZE];
 	int			err;
 
@@ -261,9 +264,8 @@ import_fork(struct store *store, const struct filelist *l, size_t first, size_t 
 	req.rel = l->f[first].rel;
 	req.request_lsn = redo;
 	req.flags = PROTO_CREATE_TOLERATE_EXISTS;
-	if ((err = commit(store, "the batch")) != 0 ||
-		(err = store_prepare(store, &req, &lsn)) != 0 ||
-		(err = commit(store, l->f[first].path)) != 0)
+	if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0 ||
+		(err = commit(tl, l->f[first].path)) != 0)
 		return err;
 
 	for (size_t i = first; i <= last; i++)
@@ -295,7 +297,7 @@ import_fork(struct store *store, const struct filelist *l, size_t first, size_t 
 			req.tag = PROTO_EXTEND;
 			req.blk = (uint32_t) (rf->segno * (uint64_t) SEG_BLOCKS + b);
 			req.page = page;
-			if ((err = store_prepare(store, &req, &lsn)) != 0)
+			if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0)
 			{
 				slog(SLOG_ERROR, "import: could not store block %u of \"%s\": %s",
 					 req.blk, rf->path, strata_strerror(err));
@@ -304,7 +306,8 @@ import_fork(struct store *store, const struct filelist *l, size_t first, size_t 
 			}
 			(*pages)++;
 			*done += PROTO_PAGE_SIZE;
-			if (store_pending_bytes(store) >= BATCH_BYTES && (err = commit(store, rf->path)) != 0)
+			batch += PROTO_PAGE_SIZE;
+			if (batch >= BATCH_BYTES && (batch = 0, err = commit(tl, rf->path)) != 0)
 			{
 				close(fd);
 				return err;
@@ -372,9 +375,11 @@ sync_dirs(const struct filelist *l)
 }
 
 int
-import_run(struct store *store, struct identity *id, const char *datadir,
+import_run(struct registry *reg, struct identity *id, const char *datadir,
 		   const char *pgdata, int bar, uint64_t *pages)
 {
+	struct timeline *tl = registry_timeline(reg, id->tenant, id->timeline);
+	struct tenant *tenant = registry_tenant(reg, id->tenant);
 	struct filelist l = {0};
 	ControlFileData *cf;
 	bool		crc_ok;
@@ -383,9 +388,13 @@ import_run(struct store *store, struct identity *id, const char *datadir,
 	double		t0 = now();
 	char		lsnbuf[LSN_STRLEN];
 	int			err;
-	struct store_stats st;
 
 	*pages = 0;
+	if (tl == NULL || tenant == NULL)
+	{
+		slog(SLOG_ERROR, "import: the default timeline does not exist");
+		return STRATA_ENOTFOUND;
+	}
 	if (id->import == IMPORT_COMPLETE)
 		return 0;
 	err = list_all(&l, pgdata);
@@ -400,11 +409,10 @@ import_run(struct store *store, struct identity *id, const char *datadir,
 	if (id->import == IMPORT_IMPORTED)
 		goto truncate;
 
-	store_get_stats(store, &st);
-	if (id->import == IMPORT_NONE && st.forks > 0)
+	if (id->import == IMPORT_NONE && tl_nforks(tl) > 0)
 	{
-		slog(SLOG_WARNING, "import: the store already holds %llu relation forks; not importing \"%s\"",
-			 (unsigned long long) st.forks, pgdata);
+		slog(SLOG_WARNING, "import: the timeline already holds relations; not importing \"%s\"",
+			 pgdata);
 		id->import = IMPORT_COMPLETE;
 		err = identity_save(datadir, id);
 		goto done;
@@ -412,7 +420,9 @@ import_run(struct store *store, struct identity *id, const char *datadir,
 	if (id->import == IMPORT_RUNNING)
 	{
 		slog(SLOG_INFO, "import: an earlier import was interrupted; starting over");
-		if ((err = store_reset(store)) != 0)
+		/* a fresh timeline: nothing of the interrupted attempt stays */
+		if ((err = registry_delete_timeline(reg, tenant, id->timeline)) != 0 ||
+			(err = registry_create_timeline(reg, tenant, id->timeline, NULL, LSN_INVALID, &tl)) != 0)
 			goto done;
 	}
 
@@ -458,13 +468,15 @@ import_run(struct store *store, struct identity *id, const char *datadir,
 			last++;
 		if (first >= l.n / 2 && first > 0)
 			fs_kill_point("import-mid");
-		err = import_fork(store, &l, first, last, redo, pages, &done, bar, t0);
+		err = import_fork(tl, &l, first, last, redo, pages, &done, bar, t0);
 		if (err != 0)
 			goto done;
 		progress(bar, done, l.bytes, t0, 0);
 		first = last + 1;
 	}
-	if ((err = commit(store, "the last batch")) != 0 || (err = store_sync(store, &done)) != 0)
+	/* into layer files, durably (the logs too, in case of a crash before that) */
+	if ((err = commit(tl, "the last batch")) != 0 || (err = tl_sync(tl)) != 0 ||
+		(err = tl_checkpoint(tl)) != 0)
 		goto done;
 	progress(bar, l.bytes, l.bytes, t0, 1);
 	id->import = IMPORT_IMPORTED;

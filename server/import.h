@@ -23,9 +23,9 @@
 
 #include "identity.h"
 
-struct store;
+struct registry;
 
-extern int	import_run(struct store *store, struct identity *id, const char *datadir,
+extern int	import_run(struct registry *reg, struct identity *id, const char *datadir,
 					   const char *pgdata, int progress_bar, uint64_t *pages);
 
 #endif							/* STRATA_IMPORT_H */

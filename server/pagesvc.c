@@ -35,7 +35,8 @@
 #include "key.h"
 #include "lsn.h"
 #include "slog.h"
-#include "store.h"
+#include "tenant.h"
+#include "timeline.h"
 #include "strata_err.h"
 #include "syncer.h"
 
@@ -50,9 +51,13 @@
 struct waiter
 {
 	struct conn *conn;			/* NULL once the connection closed */
+	struct timeline *tl;		/* writes: borrowed; cleared when it stops */
 	struct proto_req req;
 	lsn_t		stored_lsn;
-	uint64_t	target;			/* SYNC: log offset to cover */
+	uint64_t	ticket;			/* writes: tl_ticket_status() */
+	uint64_t	target;			/* SYNC: the sync round that covers it */
+	int			submitted;		/* writes: handed to the writer */
+	int			err;			/* writes: the failure to answer */
 	struct waiter *next;
 };
 
@@ -65,7 +70,8 @@ static struct event *sync_timer;
 static struct waiter *write_waiters;
 static struct waiter **write_tail = &write_waiters;
 static struct waiter *sync_waiters;
-static uint64_t synced_offset;
+static uint64_t synced_round;
+static uint64_t acks_since_sync;
 static int	sync_running;
 static uint8_t frame[COPY_MAX];
 static uint8_t out[PROTO_HDR_SIZE + 64 + PROTO_PAGE_SIZE + 512];
@@ -106,6 +112,12 @@ conn_close(struct conn *c)
 		return;
 	c->state = CONN_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
+	/* never hold a timeline while waiting for a client to read (I3) */
+	if (c->tl)
+	{
+		tl_unref(c->tl);
+		c->tl = NULL;
+	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 	{
 		conn_free(c);
@@ -205,7 +217,7 @@ reply_lsn(struct conn *c, const struct proto_req *req, lsn_t lsn)
 
 	memset(&resp, 0, sizeof(resp));
 	resp.stored_lsn = lsn;
-	resp.count = store_last_reset_count(c->srv->store);
+	resp.count = c->tl ? tl_last_reset_count(c->tl) : 0;
 	reply_ok(c, req, &resp);
 }
 
@@ -219,38 +231,70 @@ unblock(struct conn *c)
 		conn_process(c);
 }
 
-/* Commit the pending batch and answer everyone in it. */
+/* Answer the writes of tl whose group reached the kernel (or failed). */
 static void
-flush_group(struct server *srv)
+on_tl_progress(struct timeline *tl, void *arg)
 {
-	struct waiter *w = write_waiters;
-	int			err;
+	struct waiter **pp = &write_waiters;
+	struct waiter *done = NULL;
+	struct waiter **dtail = &done;
 
-	if (w == NULL)
-		return;
-	write_waiters = NULL;
+	(void) arg;
+	while (*pp)
+	{
+		struct waiter *w = *pp;
+		int			st = w->tl == tl ? tl_ticket_status(tl, w->ticket) : 0;
+
+		if (w->tl != tl || st == 0)
+		{
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		w->next = NULL;
+		w->err = st < 0 ? st : 0;
+		*dtail = w;
+		dtail = &w->next;
+	}
 	write_tail = &write_waiters;
-	err = store_commit(srv->store);
-	srv->m.group_writes++;
-	/* answer all, then let each connection go on */
-	for (struct waiter *x = w; x; x = x->next)
+	while (*write_tail)
+		write_tail = &(*write_tail)->next;
+	for (struct waiter *x = done; x; x = x->next)
 	{
 		if (x->conn == NULL)
 			continue;
-		if (err != 0)
-			reply_error(x->conn, &x->req, err, NULL);
+		if (x->err != 0)
+			reply_error(x->conn, &x->req, x->err, NULL);
 		else
+		{
+			acks_since_sync++;
 			reply_lsn(x->conn, &x->req, x->stored_lsn);
+		}
 	}
-	while (w)
+	while (done)
 	{
-		struct waiter *next = w->next;
+		struct waiter *next = done->next;
 
-		if (w->conn)
-			unblock(w->conn);
-		free(w);
-		w = next;
+		if (done->conn)
+			unblock(done->conn);
+		free(done);
+		done = next;
 	}
+}
+
+/* End of a loop iteration: hand every timeline's group to its writer. */
+static void
+flush_group(struct server *srv)
+{
+	srv->m.group_writes++;
+	for (struct waiter *w = write_waiters; w; w = w->next)
+		if (w->tl && !w->submitted)
+		{
+			tl_submit(w->tl);
+			for (struct waiter *x = w; x; x = x->next)
+				if (x->tl == w->tl)
+					x->submitted = 1;
+		}
 }
 
 static void
@@ -319,12 +363,12 @@ on_sync_done(uint64_t synced, int err, double seconds, void *arg)
 		if (seconds <= server_sync_bucket_le[i])
 			srv->m.sync_buckets[i]++;
 	if (err == 0)
-		synced_offset = synced;
+		synced_round = synced;
 	while (*pp)
 	{
 		struct waiter *w = *pp;
 
-		if (err != 0 || w->target <= synced_offset)
+		if (err != 0 || w->target <= synced_round)
 		{
 			*pp = w->next;
 			w->next = done;
@@ -341,7 +385,7 @@ on_sync_done(uint64_t synced, int err, double seconds, void *arg)
 		if (w->conn == NULL)
 			continue;
 		if (err != 0)
-			reply_error(w->conn, &w->req, err, "fdatasync of the page log failed");
+			reply_error(w->conn, &w->req, err, "fdatasync of a write log failed");
 		else
 		{
 			struct proto_resp resp;
@@ -370,23 +414,28 @@ on_sync_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void) fd;
 	(void) what;
-	if (store_written(srv->store) > synced_offset)
+	if (acks_since_sync > 0)
+	{
+		acks_since_sync = 0;
 		start_sync(srv);
+	}
 }
 
 /* ---------- pagestream requests ---------- */
 
 static int
-add_write_waiter(struct conn *c, const struct proto_req *req, lsn_t lsn)
+add_write_waiter(struct conn *c, const struct proto_req *req, lsn_t lsn, uint64_t ticket)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
 
 	if (w == NULL)
 		return STRATA_ENOMEM;
 	w->conn = c;
+	w->tl = c->tl;
 	w->req = *req;
 	w->req.page = NULL;
 	w->stored_lsn = lsn;
+	w->ticket = ticket;
 	*write_tail = w;
 	write_tail = &w->next;
 	c->blocked = 1;
@@ -397,32 +446,22 @@ add_write_waiter(struct conn *c, const struct proto_req *req, lsn_t lsn)
 static void
 handle_change(struct conn *c, const struct proto_req *req)
 {
-	struct server *srv = c->srv;
 	lsn_t		lsn = 0;
-	int			err = store_prepare(srv->store, req, &lsn);
+	uint64_t	ticket = 0;
+	int			err = tl_prepare(c->tl, req, &lsn, &ticket);
 
-	if (err == STRATA_EBUSY)
-	{
-		flush_group(srv);
-		err = store_prepare(srv->store, req, &lsn);
-	}
 	if (err != 0)
 	{
 		reply_error(c, req, err, NULL);
 		return;
 	}
-	if (req->tag == PROTO_WRITE || req->tag == PROTO_EXTEND)
+	if (ticket == 0)
 	{
-		if (add_write_waiter(c, req, lsn) != 0)
-			reply_error(c, req, STRATA_ENOMEM, NULL);
-		return;
-	}
-	/* metadata changes commit on their own, at once */
-	err = store_commit(srv->store);
-	if (err != 0)
-		reply_error(c, req, err, NULL);
-	else
 		reply_lsn(c, req, lsn);
+		return;
+	}
+	if (add_write_waiter(c, req, lsn, ticket) != 0)
+		reply_error(c, req, STRATA_ENOMEM, NULL);
 }
 
 static void
@@ -430,7 +469,6 @@ handle_sync(struct conn *c, const struct proto_req *req)
 {
 	struct waiter *w;
 
-	flush_group(c->srv);
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 	{
@@ -439,7 +477,8 @@ handle_sync(struct conn *c, const struct proto_req *req)
 	}
 	w->conn = c;
 	w->req = *req;
-	w->target = store_written(c->srv->store);
+	/* a sync round that starts after this covers every acknowledged write */
+	w->target = syncer_next_round(c->srv->syncer);
 	w->next = sync_waiters;
 	sync_waiters = w;
 	c->blocked = 1;
@@ -452,7 +491,7 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 	struct server *srv = c->srv;
 	struct proto_req req;
 	struct proto_resp resp;
-	struct store_stats st;
+	lsn_t		last;
 	lsn_t		lsn;
 	uint32_t	nblocks;
 	uint8_t		page[PROTO_PAGE_SIZE];
@@ -470,20 +509,26 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 		reply_error(c, &req, STRATA_EINVAL, "request LSN is 0 or older than not_modified_since");
 		return;
 	}
+	if (c->tl == NULL || atomic_load(&c->tl->state) != TL_ACTIVE)
+	{
+		pgwire_put_error(c, "FATAL", "57P01", "terminating connection because the timeline is shutting down");
+		conn_close(c);
+		return;
+	}
 	/* phase 1 never waits for an LSN: read at what we have */
-	store_get_stats(srv->store, &st);
-	lsn = req.request_lsn < st.last_record_lsn ? req.request_lsn : st.last_record_lsn;
+	last = atomic_load(&c->tl->last_record_lsn);
+	lsn = req.request_lsn < last ? req.request_lsn : last;
 	memset(&resp, 0, sizeof(resp));
 
 	switch (req.tag)
 	{
 		case PROTO_EXISTS:
-			err = store_nblocks(srv->store, &req.rel, lsn, &nblocks);
+			err = tl_nblocks(c->tl, &req.rel, lsn, &nblocks);
 			resp.exists = err == 0;
 			reply_ok(c, &req, &resp);
 			return;
 		case PROTO_NBLOCKS:
-			err = store_nblocks(srv->store, &req.rel, lsn, &nblocks);
+			err = tl_nblocks(c->tl, &req.rel, lsn, &nblocks);
 			if (err != 0)
 			{
 				reply_error(c, &req, err, "relation fork does not exist");
@@ -493,7 +538,7 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 			reply_ok(c, &req, &resp);
 			return;
 		case PROTO_GETPAGE:
-			err = store_getpage(srv->store, &req.rel, req.blk, lsn, page);
+			err = tl_getpage(c->tl, &req.rel, req.blk, lsn, page);
 			if (err != 0)
 			{
 				char		detail[128];
@@ -509,7 +554,7 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 			reply_ok(c, &req, &resp);
 			return;
 		case PROTO_DBSIZE:
-			resp.dbsize = store_dbsize(srv->store, req.db);
+			resp.dbsize = tl_dbsize(c->tl, req.db);
 			reply_ok(c, &req, &resp);
 			return;
 		case PROTO_CREATE:
@@ -700,6 +745,50 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	srv->m.connections_total++;
 }
 
+void
+pagesvc_attach(struct conn *c, struct timeline *tl)
+{
+	tl_ref(tl);
+	c->tl = tl;
+	tl_set_progress_cb(tl, on_tl_progress, c->srv);
+}
+
+/*
+ * A timeline is shutting down: its connections end with 57P01 and their
+ * waiting writes are dropped (never acknowledged), so nothing here keeps
+ * it alive or waits for a client (I3, I4).
+ */
+static void
+on_tl_stop(struct timeline *tl, void *arg)
+{
+	struct conn *c = conns;
+
+	(void) arg;
+	for (struct waiter *w = write_waiters; w; w = w->next)
+		if (w->tl == tl)
+		{
+			w->tl = NULL;
+			if (w->conn)
+			{
+				w->conn->blocked = 0;
+				w->conn = NULL;
+			}
+		}
+	while (c)
+	{
+		struct conn *next = c->next;
+
+		if (c->tl == tl && c->state != CONN_CLOSING)
+		{
+			pgwire_put_error(c, "FATAL", "57P01",
+							 "terminating connection because the timeline is shutting down");
+			conn_close(c);
+		}
+		c = next;
+	}
+	tl_set_progress_cb(tl, NULL, NULL);
+}
+
 int
 pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr)
 {
@@ -752,9 +841,11 @@ pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr)
 	flush_ev = event_new(srv->base, -1, 0, on_flush, srv);
 	event_priority_set(flush_ev, 1);
 	sync_timer = event_new(srv->base, -1, EV_PERSIST, on_sync_timer, srv);
-	synced_offset = store_written(srv->store);
-	if (syncer_start(srv->base, srv->store, on_sync_done, srv, &srv->syncer) != 0)
+	if (syncer_start(srv->base, (syncer_fn) registry_sync_all, srv->reg, on_sync_done, srv,
+					 &srv->syncer) != 0)
 		return STRATA_ENOMEM;
+	srv->reg->on_tl_stop = on_tl_stop;
+	srv->reg->on_tl_stop_arg = srv;
 	tv.tv_sec = srv->sync_interval_ms / 1000;
 	tv.tv_usec = (srv->sync_interval_ms % 1000) * 1000;
 	event_add(sync_timer, &tv);
@@ -767,15 +858,28 @@ int
 pagesvc_stop(struct server *srv)
 {
 	int			err;
-	uint64_t	synced;
 
 	stop_listening(srv);
 	flush_group(srv);
 	while (conns)
 	{
-		conns->state = CONN_CLOSING;
-		conn_free(conns);
+		struct conn *c = conns;
+
+		conn_close(c);
+		if (conns == c)
+		{
+			c->state = CONN_CLOSING;
+			conn_free(c);
+		}
 	}
+	while (write_waiters)
+	{
+		struct waiter *next = write_waiters->next;
+
+		free(write_waiters);
+		write_waiters = next;
+	}
+	write_tail = &write_waiters;
 	while (sync_waiters)
 	{
 		struct waiter *next = sync_waiters->next;
@@ -785,9 +889,10 @@ pagesvc_stop(struct server *srv)
 	}
 	syncer_stop(srv->syncer);
 	srv->syncer = NULL;
-	err = srv->exit_code ? STRATA_EIO : store_sync(srv->store, &synced);
+	srv->reg->on_tl_stop = NULL;
+	err = srv->exit_code ? STRATA_EIO : registry_sync_all(srv->reg);
 	if (err == 0)
-		slog(SLOG_INFO, "pagesvc: page log synced up to %llu bytes", (unsigned long long) synced);
+		slog(SLOG_INFO, "pagesvc: write logs synced");
 	if (sync_timer)
 		event_free(sync_timer);
 	if (flush_ev)

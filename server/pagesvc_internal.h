@@ -15,6 +15,7 @@
 #include "server.h"
 
 struct bufferevent;
+struct timeline;
 
 enum conn_state
 {
@@ -36,12 +37,15 @@ struct conn
 	char		app[64];
 	char		options[512];	/* the startup packet's options */
 	int			owner;			/* counted in srv->owner_conns */
+	struct timeline *tl;		/* COPY: the timeline served (a ref) */
 	struct conn *prev;
 	struct conn *next;
 };
 
 /* pagesvc.c */
 extern void conn_close(struct conn *c);
+/* Serve tl on c (takes a ref, dropped when c closes). */
+extern void pagesvc_attach(struct conn *c, struct timeline *tl);
 /* A protocol violation: ErrorResponse 08P01, a log line, close. */
 extern void conn_violation(struct conn *c, const char *fmt, ...)
 			__attribute__((format(printf, 2, 3)));

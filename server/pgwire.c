@@ -22,6 +22,7 @@
 #include "pagesvc_internal.h"
 #include "proto.h"
 #include "slog.h"
+#include "tenant.h"
 
 void
 pgwire_put_msg(struct conn *c, char type, const void *body, size_t len)
@@ -325,13 +326,27 @@ pgwire_query(struct conn *c, const char *q)
 		pgwire_put_ready(c);
 		return;
 	}
-	if ((strcmp(tenant, "default") != 0 && strcasecmp(tenant, srv->tenant_hex) != 0) ||
-		(strcmp(timeline, "default") != 0 && strcasecmp(timeline, srv->timeline_hex) != 0))
 	{
-		snprintf(msg, sizeof(msg), "tenant %s timeline %s not found", tenant, timeline);
-		pgwire_put_error(c, "ERROR", "58P01", msg);
-		pgwire_put_ready(c);
-		return;
+		uint8_t		tid[16];
+		uint8_t		tlid[16];
+		struct timeline *tl = NULL;
+
+		if (strcmp(tenant, "default") == 0)
+			memcpy(tid, srv->id.tenant, 16);
+		if (strcmp(timeline, "default") == 0)
+			memcpy(tlid, srv->id.timeline, 16);
+		if ((strcmp(tenant, "default") == 0 || identity_parse_hex(tenant, tid) == 0) &&
+			(strcmp(timeline, "default") == 0 || identity_parse_hex(timeline, tlid) == 0))
+			tl = registry_timeline(srv->reg, tid, tlid);
+		if (tl == NULL || atomic_load(&tl->state) != TL_ACTIVE)
+		{
+			snprintf(msg, sizeof(msg), "tenant %s timeline %s %s", tenant, timeline,
+					 tl ? "is not active" : "not found");
+			pgwire_put_error(c, "ERROR", "58P01", msg);
+			pgwire_put_ready(c);
+			return;
+		}
+		pagesvc_attach(c, tl);
 	}
 	pgwire_put_msg(c, 'W', "\0\0\0", 3);	/* text format, 0 columns */
 	c->state = CONN_COPY;

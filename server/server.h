@@ -4,8 +4,9 @@
  *	  stratad's process-wide state, owned by the event-loop thread.
  *
  * One event loop serves the page service and the management API; the
- * sync thread is the only other thread (syncer.h).  Counters here are
- * only touched on the loop thread.
+ * sync thread (syncer.h), the timelines' write-buffer flush threads and
+ * background threads (timeline.h) are the others.  Counters here are only
+ * touched on the loop thread.
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +20,9 @@
 #include "proto.h"
 
 #define SYNC_BUCKETS 12
+
+/* Longest data directory path: every path built under it fits PATH_MAX. */
+#define STRATA_DATADIR_MAX 1024
 
 struct server_metrics
 {
@@ -41,7 +45,7 @@ extern const double server_sync_bucket_le[SYNC_BUCKETS];
 struct server
 {
 	struct event_base *base;
-	struct store *store;
+	struct registry *reg;
 	struct syncer *syncer;
 	struct identity id;
 	char		tenant_hex[IDENTITY_HEX_LEN];

@@ -31,7 +31,8 @@
 #include "identity.h"
 #include "import.h"
 #include "slog.h"
-#include "store.h"
+#include "tenant.h"
+#include "timeline.h"
 #include "strata_err.h"
 
 static void
@@ -211,7 +212,8 @@ cmd_import(const char *pgdata)
 {
 	char		dir[4096];
 	struct identity id;
-	struct store *store;
+	struct registry *reg;
+	struct tl_conf conf;
 	uint64_t	pages;
 	int			fd;
 	int			err;
@@ -228,13 +230,15 @@ cmd_import(const char *pgdata)
 		fprintf(stderr, "stratactl: could not lock \"%s\"; stop the compute first\n", dir);
 		return 1;
 	}
-	if (identity_load(dir, &id) != 0 || store_open(dir, &store) != 0)
+	tl_conf_default(&conf);
+	if (identity_load(dir, &id) != 0 || registry_open(dir, NULL, &conf, &reg) != 0 ||
+		registry_ensure_timeline(reg, id.tenant, id.timeline) != 0)
 	{
 		fprintf(stderr, "stratactl: could not open \"%s\" (see the messages above)\n", dir);
 		return 1;
 	}
-	err = import_run(store, &id, dir, pgdata, isatty(2), &pages);
-	store_close(store);
+	err = import_run(reg, &id, dir, pgdata, isatty(2), &pages);
+	registry_close(reg, 0);
 	close(fd);
 	if (err != 0)
 	{

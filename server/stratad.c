@@ -33,7 +33,8 @@
 #include "pagesvc.h"
 #include "server.h"
 #include "slog.h"
-#include "store.h"
+#include "tenant.h"
+#include "timeline.h"
 #include "strata_err.h"
 
 static struct server srv;
@@ -59,6 +60,14 @@ usage(FILE *f)
 			"      --sync-interval-ms N background fdatasync interval (default 1000)\n"
 			"      --rw-grace-ms N      a new read-write compute waits this long after the\n"
 			"                           previous one's last connection closed (default 10000)\n"
+			"      --checkpoint-distance BYTES  freeze the open layer at this size (256 MiB)\n"
+			"      --checkpoint-timeout-s N     ... or when it is this old (600)\n"
+			"      --compaction-threshold N     L0 layers that trigger compaction (10)\n"
+			"      --compaction-target-size BYTES  L1 and image layer file size (128 MiB)\n"
+			"      --image-creation-threshold N    deltas above the newest image (3)\n"
+			"      --compaction-period-ms N     background check interval (20000)\n"
+			"      --gc-horizon BYTES           WAL distance of history kept (64 MiB)\n"
+			"      --gc-verify          check every GC keeps reads unchanged (tests)\n"
 			"  -h, --help               show this help\n",
 			PROTO_DEFAULT_PORT);
 }
@@ -126,6 +135,25 @@ on_postmaster_fd(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(srv.base);
 }
 
+/*
+ * Session 1's data directories kept everything in one page log; this
+ * engine cannot read it.  Refuse rather than serve an empty timeline.
+ */
+static int
+refuse_old_format(const char *datadir)
+{
+	char		path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/pagelog", datadir);
+	if (stat(path, &st) != 0)
+		return 0;
+	slog(SLOG_ERROR, "stratad: \"%s\" holds a page log of format 1, which this stratad cannot "
+		 "read; its data is left untouched (start an older stratad, or re-import the compute "
+		 "from a base backup)", path);
+	return STRATA_EVERSION;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -144,6 +172,14 @@ main(int argc, char **argv)
 		{"sync-interval-ms", required_argument, NULL, 11},
 		{"import-only", no_argument, NULL, 12},
 		{"rw-grace-ms", required_argument, NULL, 13},
+		{"checkpoint-distance", required_argument, NULL, 14},
+		{"checkpoint-timeout-s", required_argument, NULL, 15},
+		{"compaction-threshold", required_argument, NULL, 16},
+		{"compaction-target-size", required_argument, NULL, 17},
+		{"image-creation-threshold", required_argument, NULL, 18},
+		{"compaction-period-ms", required_argument, NULL, 19},
+		{"gc-horizon", required_argument, NULL, 20},
+		{"gc-verify", no_argument, NULL, 21},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -158,6 +194,7 @@ main(int argc, char **argv)
 	int			pidfd;
 	int			c;
 	int			rc = 1;
+	struct tl_conf conf;
 	struct event *ev_term = NULL,
 			   *ev_int = NULL,
 			   *ev_pm = NULL;
@@ -165,6 +202,7 @@ main(int argc, char **argv)
 	srv.port = PROTO_DEFAULT_PORT;
 	srv.sync_interval_ms = 1000;
 	srv.rw_grace_ms = 10000;
+	tl_conf_default(&conf);
 	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1)
 	{
 		switch (c)
@@ -216,6 +254,30 @@ main(int argc, char **argv)
 			case 13:
 				srv.rw_grace_ms = atoi(optarg);
 				break;
+			case 14:
+				conf.freeze_bytes = strtoull(optarg, NULL, 10);
+				break;
+			case 15:
+				conf.freeze_seconds = (uint32_t) atoi(optarg);
+				break;
+			case 16:
+				conf.compaction_threshold = (uint32_t) atoi(optarg);
+				break;
+			case 17:
+				conf.target_layer_bytes = strtoull(optarg, NULL, 10);
+				break;
+			case 18:
+				conf.image_threshold = (uint32_t) atoi(optarg);
+				break;
+			case 19:
+				conf.compaction_period_ms = (uint32_t) atoi(optarg);
+				break;
+			case 20:
+				conf.gc_horizon = strtoull(optarg, NULL, 10);
+				break;
+			case 21:
+				conf.gc_verify = 1;
+				break;
 			case 'h':
 				usage(stdout);
 				return 0;
@@ -227,6 +289,12 @@ main(int argc, char **argv)
 	if (srv.datadir == NULL || optind != argc || srv.port <= 0 || srv.sync_interval_ms <= 0)
 	{
 		usage(stderr);
+		return 2;
+	}
+	if (strlen(srv.datadir) > STRATA_DATADIR_MAX)
+	{
+		fprintf(stderr, "stratad: the data directory path is longer than %d bytes\n",
+				STRATA_DATADIR_MAX);
 		return 2;
 	}
 	if (slog_open(logfile) != 0)
@@ -262,18 +330,26 @@ main(int argc, char **argv)
 		goto out;
 	identity_hex(srv.id.tenant, srv.tenant_hex);
 	identity_hex(srv.id.timeline, srv.timeline_hex);
-	if (store_open(srv.datadir, &srv.store) != 0)
+	if (refuse_old_format(srv.datadir) != 0)
 		goto out;
-	if (pgdata != NULL)
+	evthread_use_pthreads();
+	if (pgdata != NULL && srv.id.import != IMPORT_COMPLETE)
 	{
 		uint64_t	pages = 0;
+		struct registry *offline;
 
+		/* offline: no event loop; timelines write synchronously */
 		srv.state = "importing";
-		if (import_run(srv.store, &srv.id, srv.datadir, pgdata, 0, &pages) != 0)
+		if (registry_open(srv.datadir, NULL, &conf, &offline) != 0)
+			goto out;
+		if (registry_ensure_timeline(offline, srv.id.tenant, srv.id.timeline) != 0 ||
+			import_run(offline, &srv.id, srv.datadir, pgdata, 0, &pages) != 0)
 		{
 			slog(SLOG_ERROR, "stratad: import of \"%s\" failed; not serving", pgdata);
+			registry_close(offline, 0);
 			goto out;
 		}
+		registry_close(offline, 0);
 		srv.m.import_pages = pages;
 	}
 	if (import_only)
@@ -282,9 +358,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 
-	evthread_use_pthreads();
 	srv.base = event_base_new();
 	if (srv.base == NULL || event_base_priority_init(srv.base, 2) != 0)
+		goto out;
+	if (registry_open(srv.datadir, srv.base, &conf, &srv.reg) != 0 ||
+		registry_ensure_timeline(srv.reg, srv.id.tenant, srv.id.timeline) != 0)
 		goto out;
 	if (http_start(&srv, http_addr, any_port) != 0)
 		goto out;
@@ -332,7 +410,8 @@ out:
 		event_free(ev_int);
 	if (ev_pm)
 		event_free(ev_pm);
-	store_close(srv.store);
+	if (srv.reg)
+		registry_close(srv.reg, 0);
 	if (srv.base)
 		event_base_free(srv.base);
 	close(pidfd);

@@ -13,12 +13,12 @@
 
 #include <event2/event.h>
 
-#include "store.h"
 #include "strata_err.h"
 
 struct syncer
 {
-	struct store *store;
+	syncer_fn	fn;
+	void	   *fn_arg;
 	struct event *done_ev;
 	syncer_done_cb cb;
 	void	   *arg;
@@ -27,6 +27,7 @@ struct syncer
 	pthread_cond_t cv;
 	int			requested;
 	int			stopping;
+	uint64_t	started;		/* rounds started */
 	uint64_t	synced;
 	int			err;
 	double		seconds;
@@ -49,7 +50,7 @@ syncer_main(void *p)
 	pthread_mutex_lock(&sy->mu);
 	for (;;)
 	{
-		uint64_t	off = 0;
+		uint64_t	round;
 		double		t0;
 		int			err;
 
@@ -58,14 +59,15 @@ syncer_main(void *p)
 		if (sy->stopping)
 			break;
 		sy->requested = 0;
+		round = ++sy->started;
 		pthread_mutex_unlock(&sy->mu);
 
 		t0 = now();
-		err = store_sync(sy->store, &off);
+		err = sy->fn(sy->fn_arg);
 
 		pthread_mutex_lock(&sy->mu);
-		if (err == 0 && off > sy->synced)
-			sy->synced = off;
+		if (err == 0 && round > sy->synced)
+			sy->synced = round;
 		sy->err = err;
 		sy->seconds = now() - t0;
 		event_active(sy->done_ev, EV_READ, 0);
@@ -93,14 +95,15 @@ on_done(evutil_socket_t fd, short what, void *p)
 }
 
 int
-syncer_start(struct event_base *base, struct store *store, syncer_done_cb cb,
+syncer_start(struct event_base *base, syncer_fn fn, void *fn_arg, syncer_done_cb cb,
 			 void *arg, struct syncer **out)
 {
 	struct syncer *sy = calloc(1, sizeof(*sy));
 
 	if (sy == NULL)
 		return STRATA_ENOMEM;
-	sy->store = store;
+	sy->fn = fn;
+	sy->fn_arg = fn_arg;
 	sy->cb = cb;
 	sy->arg = arg;
 	sy->done_ev = event_new(base, -1, 0, on_done, sy);
@@ -115,6 +118,17 @@ syncer_start(struct event_base *base, struct store *store, syncer_done_cb cb,
 	}
 	*out = sy;
 	return 0;
+}
+
+uint64_t
+syncer_next_round(struct syncer *sy)
+{
+	uint64_t	n;
+
+	pthread_mutex_lock(&sy->mu);
+	n = sy->started + 1;
+	pthread_mutex_unlock(&sy->mu);
+	return n;
 }
 
 void

@@ -12,7 +12,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(strata_node stratad_pid stratad_status wait_until
-  stratad_log pg_strata_dir stratad_socket);
+  stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids);
 
 # A new cluster whose compute runs on the embedded strata sidecar.
 sub strata_node
@@ -64,6 +64,32 @@ sub stratad_socket
 	my ($node) = @_;
 	my $st = stratad_status($node);
 	return $st =~ /"socket"\s*:\s*"([^"]+)"/ ? $1 : undef;
+}
+
+# Call the management API: returns (HTTP status, decoded JSON body or undef).
+sub stratad_api
+{
+	my ($node, $method, $path, $body) = @_;
+	require HTTP::Tiny;
+	require JSON::PP;
+	my $st = stratad_status($node);
+	my ($addr) = $st =~ /"http_addr"\s*:\s*"([^"]+)"/;
+	die "stratad has no http_addr yet" unless $addr;
+	my %opt = (headers => { 'Content-Type' => 'application/json' });
+	$opt{content} = JSON::PP::encode_json($body) if defined $body;
+	my $res = HTTP::Tiny->new(timeout => 120)->request($method, "http://$addr$path", \%opt);
+	my $json = eval { JSON::PP::decode_json($res->{content}) };
+	return ($res->{status}, $json);
+}
+
+# The embedded tenant and timeline ids.
+sub stratad_ids
+{
+	my ($node) = @_;
+	my $st = stratad_status($node);
+	my ($t) = $st =~ /"tenant_id"\s*:\s*"([0-9a-f]+)"/;
+	my ($tl) = $st =~ /"timeline_id"\s*:\s*"([0-9a-f]+)"/;
+	return ($t, $tl);
 }
 
 sub stratad_log

@@ -1,0 +1,419 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  Tenant and timeline routes of the management API (api.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "http.h"
+#include "identity.h"
+#include "lsn.h"
+#include "slog.h"
+#include "strata_err.h"
+#include "tenant.h"
+#include "timeline.h"
+
+static int
+http_code(int err)
+{
+	switch (err)
+	{
+		case STRATA_EINVAL:
+			return 400;
+		case STRATA_ENOTFOUND:
+			return 404;
+		case STRATA_EEXIST:
+			return 409;
+		case STRATA_EBUSY:
+			return 412;
+		case STRATA_ESHUTDOWN:
+			return 503;
+		case STRATA_ENOSPC:
+			return 507;
+		default:
+			return 500;
+	}
+}
+
+static void
+reply_err(struct evhttp_request *req, int err, const char *what)
+{
+	char		msg[256];
+
+	snprintf(msg, sizeof(msg), "%s: %s", what, strata_strerror(err));
+	http_reply_error(req, http_code(err), msg);
+}
+
+static json_t *
+lsn_str(lsn_t l)
+{
+	char		b[LSN_STRLEN];
+
+	return json_string(lsn_format(l, b));
+}
+
+static json_t *
+hex_str(const uint8_t id[16])
+{
+	char		h[IDENTITY_HEX_LEN];
+
+	identity_hex(id, h);
+	return json_string(h);
+}
+
+static json_t *
+key_str(const uint8_t key[KEY_SIZE])
+{
+	char		h[KEY_SIZE * 2 + 1];
+
+	for (int i = 0; i < KEY_SIZE; i++)
+		snprintf(h + 2 * i, 3, "%02X", key[i]);
+	return json_string(h);
+}
+
+static json_t *
+timeline_json(struct timeline *tl)
+{
+	struct tl_snapshot *s = tl_snapshot_get(tl);
+	uint64_t	phys = 0;
+	json_t	   *o;
+
+	for (uint32_t i = 0; i < s->nlayers; i++)
+		phys += s->layers[i]->size;
+	o = json_object();
+	json_object_set_new(o, "tenant_id", hex_str(tl->tenant_id));
+	json_object_set_new(o, "timeline_id", json_string(tl->hex));
+	json_object_set_new(o, "ancestor_timeline_id", tl->ancestor ? json_string(tl->ancestor->hex) : json_null());
+	json_object_set_new(o, "ancestor_lsn", tl->ancestor ? lsn_str(tl->ancestor_lsn) : json_null());
+	json_object_set_new(o, "last_record_lsn", lsn_str(atomic_load(&tl->last_record_lsn)));
+	json_object_set_new(o, "disk_consistent_lsn", lsn_str(tl_disk_consistent_lsn(tl)));
+	json_object_set_new(o, "gc_cutoff_lsn", lsn_str(tl_gc_cutoff(tl)));
+	json_object_set_new(o, "state", json_string(tl_state_name(atomic_load(&tl->state))));
+	json_object_set_new(o, "generation", json_integer(tl->generation));
+	json_object_set_new(o, "layer_files", json_integer(s->nlayers));
+	json_object_set_new(o, "frozen_layers", json_integer(s->nfrozen));
+	json_object_set_new(o, "current_physical_size", json_integer((json_int_t) phys));
+	json_object_set_new(o, "open_layer_bytes", json_integer(tl->open ? (json_int_t) tl->open->end : 0));
+	json_object_set_new(o, "relation_forks", json_integer(tl_nforks(tl)));
+	tl_snapshot_put(s);
+	return o;
+}
+
+static json_t *
+tenant_json(struct tenant *t)
+{
+	return json_pack("{s:s, s:s, s:i, s:i}", "id", t->hex,
+					 "state", t->state == TENANT_ACTIVE ? "Active" : "Stopping",
+					 "generation", (int) t->generation, "timelines", (int) t->ntl);
+}
+
+static json_t *
+layers_json(struct timeline *tl)
+{
+	struct tl_snapshot *s = tl_snapshot_get(tl);
+	json_t	   *layers = json_array();
+	json_t	   *inmem = json_array();
+
+	for (uint32_t i = 0; i < s->nlayers; i++)
+	{
+		struct tl_layer *l = s->layers[i];
+		json_t	   *o = json_object();
+
+		json_object_set_new(o, "layer_file_name", json_string(l->name));
+		json_object_set_new(o, "layer_file_size", json_integer((json_int_t) l->size));
+		json_object_set_new(o, "kind", json_string(l->d.kind == LAYER_IMAGE ? "image" : "delta"));
+		json_object_set_new(o, "key_start", key_str(l->d.key_start));
+		json_object_set_new(o, "key_end", key_str(l->d.key_end));
+		json_object_set_new(o, "lsn_start", lsn_str(l->d.lsn_start));
+		json_object_set_new(o, "lsn_end", lsn_str(l->d.lsn_end));
+		json_array_append_new(layers, o);
+	}
+	for (uint32_t i = 0; i < s->nfrozen; i++)
+		json_array_append_new(inmem, json_pack("{s:s, s:o, s:o, s:I}", "state", "frozen",
+											   "lsn_start", lsn_str(s->frozen[i]->lsn_start),
+											   "lsn_end", lsn_str(s->frozen[i]->lsn_end),
+											   "bytes", (json_int_t) s->frozen[i]->end));
+	if (tl->open)
+		json_array_append_new(inmem, json_pack("{s:s, s:o, s:I}", "state", "open",
+											   "lsn_start", lsn_str(tl->open->lsn_start),
+											   "bytes", (json_int_t) tl->open->end));
+	tl_snapshot_put(s);
+	return json_pack("{s:o, s:o}", "layers", layers, "in_memory_layers", inmem);
+}
+
+static json_t *
+read_body(struct evhttp_request *req)
+{
+	struct evbuffer *b = evhttp_request_get_input_buffer(req);
+	size_t		n = evbuffer_get_length(b);
+	json_error_t jerr;
+
+	if (n == 0)
+		return json_object();
+	if (n > 65536)
+		return NULL;
+	return json_loadb((const char *) evbuffer_pullup(b, -1), n, 0, &jerr);
+}
+
+/* An id from the body, or a random one if absent; -1 if malformed. */
+static int
+body_id(json_t *body, const char *field, uint8_t id[16])
+{
+	json_t	   *v = json_object_get(body, field);
+
+	if (v == NULL || json_is_null(v))
+		return getrandom(id, 16, 0) == 16 ? 0 : -1;
+	return identity_parse_hex(json_string_value(v), id) == 0 ? 0 : -1;
+}
+
+/* ---------- background work answered later ---------- */
+
+struct pending_reply
+{
+	struct evhttp_request *req;	/* NULL once the client went away */
+	const char *what;
+};
+
+static void
+on_conn_close(struct evhttp_connection *conn, void *arg)
+{
+	struct pending_reply *p = arg;
+
+	(void) conn;
+	p->req = NULL;
+}
+
+static void
+work_done(struct timeline *tl, int err, void *arg)
+{
+	struct pending_reply *p = arg;
+
+	if (p->req)
+	{
+		struct evhttp_connection *conn = evhttp_request_get_connection(p->req);
+
+		evhttp_connection_set_closecb(conn, NULL, NULL);
+		if (err != 0)
+			reply_err(p->req, err, p->what);
+		else
+			http_reply_json(p->req, 200, timeline_json(tl));
+	}
+	free(p);
+}
+
+static void
+start_work(struct evhttp_request *req, struct timeline *tl, const char *what, int checkpoint,
+		   int compact, int gc)
+{
+	struct pending_reply *p = calloc(1, sizeof(*p));
+	int			err;
+
+	if (p == NULL)
+	{
+		reply_err(req, STRATA_ENOMEM, what);
+		return;
+	}
+	p->req = req;
+	p->what = what;
+	if ((err = tl_request_work(tl, checkpoint, compact, gc, work_done, p)) != 0)
+	{
+		free(p);
+		reply_err(req, err, what);
+		return;
+	}
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, p);
+}
+
+/* ---------- routes ---------- */
+
+static void
+tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, const char *rest)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char		tlhex[64];
+	uint8_t		tlid[16];
+	struct timeline *tl;
+	const char *sub;
+
+	if (*rest == '\0')
+	{
+		if (cmd == EVHTTP_REQ_GET)
+			http_reply_json(req, 200, tenant_json(t));
+		else if (cmd == EVHTTP_REQ_DELETE)
+		{
+			int			err = registry_delete_tenant(srv->reg, t->id);
+
+			if (err != 0)
+				reply_err(req, err, "could not delete the tenant");
+			else
+				http_reply_json(req, 200, json_object());
+		}
+		else
+			http_reply_error(req, 405, "method not allowed");
+		return;
+	}
+	if (strcmp(rest, "/timeline") == 0)
+	{
+		if (cmd == EVHTTP_REQ_GET)
+		{
+			json_t	   *a = json_array();
+
+			for (uint32_t i = 0; i < t->ntl; i++)
+				json_array_append_new(a, timeline_json(t->tls[i]));
+			http_reply_json(req, 200, a);
+		}
+		else if (cmd == EVHTTP_REQ_POST)
+		{
+			json_t	   *body = read_body(req);
+			json_t	   *anc;
+			json_t	   *alsn;
+			uint8_t		ancid[16];
+			lsn_t		lsn = LSN_INVALID;
+			int			err;
+
+			if (body == NULL || body_id(body, "new_timeline_id", tlid) != 0)
+			{
+				json_decref(body);
+				http_reply_error(req, 400, "malformed body or new_timeline_id");
+				return;
+			}
+			anc = json_object_get(body, "ancestor_timeline_id");
+			alsn = json_object_get(body, "ancestor_start_lsn");
+			if ((anc && !json_is_null(anc) &&
+				 identity_parse_hex(json_string_value(anc), ancid) != 0) ||
+				(alsn && !json_is_null(alsn) &&
+				 (!json_is_string(alsn) || lsn_parse(json_string_value(alsn), &lsn) != 0)))
+			{
+				json_decref(body);
+				http_reply_error(req, 400, "malformed ancestor_timeline_id or ancestor_start_lsn");
+				return;
+			}
+			err = registry_create_timeline(srv->reg, t, tlid,
+										   anc && !json_is_null(anc) ? ancid : NULL, lsn, &tl);
+			json_decref(body);
+			if (err != 0)
+				reply_err(req, err, "could not create the timeline");
+			else
+				http_reply_json(req, 201, timeline_json(tl));
+		}
+		else
+			http_reply_error(req, 405, "method not allowed");
+		return;
+	}
+	if (strncmp(rest, "/timeline/", 10) != 0)
+	{
+		http_reply_error(req, 404, "not found");
+		return;
+	}
+	rest += 10;
+	sub = strchr(rest, '/');
+	snprintf(tlhex, sizeof(tlhex), "%.*s", sub ? (int) (sub - rest) : (int) strlen(rest), rest);
+	if (identity_parse_hex(tlhex, tlid) != 0)
+	{
+		http_reply_error(req, 400, "malformed timeline id");
+		return;
+	}
+	if ((tl = registry_timeline(srv->reg, t->id, tlid)) == NULL)
+	{
+		http_reply_error(req, 404, "timeline not found");
+		return;
+	}
+	if (sub == NULL)
+	{
+		if (cmd == EVHTTP_REQ_GET)
+			http_reply_json(req, 200, timeline_json(tl));
+		else if (cmd == EVHTTP_REQ_DELETE)
+		{
+			int			err = registry_delete_timeline(srv->reg, t, tlid);
+
+			if (err != 0)
+				reply_err(req, err, err == STRATA_EBUSY ? "the timeline has branches" :
+						  "could not delete the timeline");
+			else
+				http_reply_json(req, 200, json_object());
+		}
+		else
+			http_reply_error(req, 405, "method not allowed");
+		return;
+	}
+	if (strcmp(sub, "/layer") == 0 && cmd == EVHTTP_REQ_GET)
+		http_reply_json(req, 200, layers_json(tl));
+	else if (strcmp(sub, "/checkpoint") == 0 && cmd == EVHTTP_REQ_PUT)
+		start_work(req, tl, "checkpoint failed", 1, 1, 0);
+	else if (strcmp(sub, "/compact") == 0 && cmd == EVHTTP_REQ_PUT)
+		start_work(req, tl, "compaction failed", 0, 1, 0);
+	else if (strcmp(sub, "/do_gc") == 0 && cmd == EVHTTP_REQ_PUT)
+		start_work(req, tl, "GC failed", 0, 0, 1);
+	else
+		http_reply_error(req, 404, "not found");
+}
+
+int
+api_dispatch(struct evhttp_request *req, struct server *srv, const char *path)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char		thex[64];
+	uint8_t		tid[16];
+	const char *rest;
+	struct tenant *t;
+
+	if (strncmp(path, "/v1/tenant", 10) != 0 || (path[10] != '\0' && path[10] != '/'))
+		return 0;
+	if (srv->reg == NULL || strcmp(srv->state, "active") != 0)
+	{
+		http_reply_error(req, 503, "stratad is not serving");
+		return 1;
+	}
+	if (path[10] == '\0' || strcmp(path + 10, "/") == 0)
+	{
+		if (cmd == EVHTTP_REQ_GET)
+		{
+			json_t	   *a = json_array();
+
+			for (uint32_t i = 0; i < srv->reg->ntenants; i++)
+				json_array_append_new(a, tenant_json(srv->reg->tenants[i]));
+			http_reply_json(req, 200, a);
+		}
+		else if (cmd == EVHTTP_REQ_POST)
+		{
+			json_t	   *body = read_body(req);
+			int			err;
+
+			if (body == NULL || body_id(body, "new_tenant_id", tid) != 0)
+				http_reply_error(req, 400, "malformed body or new_tenant_id");
+			else if ((err = registry_create_tenant(srv->reg, tid, &t)) != 0)
+				reply_err(req, err, "could not create the tenant");
+			else
+				http_reply_json(req, 201, tenant_json(t));
+			json_decref(body);
+		}
+		else
+			http_reply_error(req, 405, "method not allowed");
+		return 1;
+	}
+	rest = path + 11;
+	snprintf(thex, sizeof(thex), "%.*s", (int) strcspn(rest, "/"), rest);
+	if (identity_parse_hex(thex, tid) != 0)
+	{
+		http_reply_error(req, 400, "malformed tenant id");
+		return 1;
+	}
+	if ((t = registry_tenant(srv->reg, tid)) == NULL || t->state != TENANT_ACTIVE)
+	{
+		http_reply_error(req, 404, "tenant not found");
+		return 1;
+	}
+	tenant_routes(req, srv, t, rest + strlen(thex));
+	return 1;
+}

@@ -1,0 +1,544 @@
+/*-------------------------------------------------------------------------
+ *
+ * inmem.c
+ *	  In-memory layers over their write logs (see inmem.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "inmem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "checksum.h"
+#include "fsutil.h"
+#include "slog.h"
+#include "strata_err.h"
+#include "value.h"
+
+#define LOG_MAGIC		"STRATAWL"
+#define LOG_VERSION		1
+#define REC_MAX			(INMEM_REC_OVERHEAD + VAL_MAX)
+#define SIZE_DROPPED	UINT32_MAX
+
+static uint32_t
+key_hash(const uint8_t *key)
+{
+	/* FNV-1a; keys of one relation differ in the last bytes */
+	uint32_t	h = 2166136261u;
+
+	for (int i = 0; i < KEY_SIZE; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h;
+}
+
+static int
+grow_hash(struct inmem *m)
+{
+	uint32_t	nb = m->nbuckets ? m->nbuckets * 2 : 1024;
+	struct inmem_key **b = calloc(nb, sizeof(*b));
+
+	if (b == NULL)
+		return STRATA_ENOMEM;
+	for (uint32_t i = 0; i < m->nbuckets; i++)
+	{
+		struct inmem_key *k = m->buckets[i];
+
+		while (k)
+		{
+			struct inmem_key *next = k->hnext;
+			uint32_t	h = key_hash(k->key) & (nb - 1);
+
+			k->hnext = b[h];
+			b[h] = k;
+			k = next;
+		}
+	}
+	free(m->buckets);
+	m->buckets = b;
+	m->nbuckets = nb;
+	return 0;
+}
+
+struct inmem_key *
+inmem_find(const struct inmem *m, const uint8_t key[KEY_SIZE])
+{
+	if (m->nbuckets == 0)
+		return NULL;
+	for (struct inmem_key *k = m->buckets[key_hash(key) & (m->nbuckets - 1)]; k; k = k->hnext)
+		if (memcmp(k->key, key, KEY_SIZE) == 0)
+			return k;
+	return NULL;
+}
+
+static struct inmem_key *
+get_key(struct inmem *m, const uint8_t key[KEY_SIZE])
+{
+	struct inmem_key *k = inmem_find(m, key);
+	uint32_t	h;
+
+	if (k)
+		return k;
+	if (m->nkeys >= m->nbuckets && grow_hash(m) != 0)
+		return NULL;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	memcpy(k->key, key, KEY_SIZE);
+	h = key_hash(key) & (m->nbuckets - 1);
+	k->hnext = m->buckets[h];
+	m->buckets[h] = k;
+	m->nkeys++;
+	return k;
+}
+
+static int
+push_version(struct inmem_key *k, lsn_t lsn, uint64_t off, const uint8_t *val, uint32_t vlen)
+{
+	struct inmem_version *v;
+	uint64_t	nblocks;
+
+	if (k->n == k->cap)
+	{
+		uint32_t	cap = k->cap ? k->cap * 2 : 1;
+
+		v = realloc(k->v, cap * sizeof(*v));
+		if (v == NULL)
+			return STRATA_ENOMEM;
+		k->v = v;
+		k->cap = cap;
+	}
+	v = &k->v[k->n++];
+	v->lsn = lsn;
+	v->off = off;
+	v->vlen = vlen;
+	v->size = 0;
+	if (value_get_size(val, vlen, &nblocks) == 0)
+		v->size = nblocks == VAL_NOT_EXISTS ? SIZE_DROPPED : (uint32_t) nblocks;
+	return 0;
+}
+
+const struct inmem_version *
+inmem_at(const struct inmem *m, const struct inmem_key *k, lsn_t lsn, int include_pending)
+{
+	for (uint32_t i = k->n; i > 0; i--)
+	{
+		const struct inmem_version *v = &k->v[i - 1];
+
+		if (!include_pending && v->off >= m->visible)
+			continue;
+		if (v->lsn <= lsn)
+			return v;
+	}
+	return NULL;
+}
+
+/* ---------- the file ---------- */
+
+static void
+encode_header(uint8_t *h, const uint8_t tenant[16], const uint8_t timeline[16], lsn_t start)
+{
+	memset(h, 0, INMEM_HDR_SIZE);
+	memcpy(h, LOG_MAGIC, 8);
+	put_le32(h + 8, LOG_VERSION);
+	put_le32(h + 12, INMEM_HDR_SIZE);
+	memcpy(h + 16, tenant, 16);
+	memcpy(h + 32, timeline, 16);
+	put_le64(h + 48, start);
+	put_le32(h + 60, strata_crc32c(h, 60));
+}
+
+static struct inmem *
+inmem_alloc(const char *path)
+{
+	struct inmem *m = calloc(1, sizeof(*m));
+
+	if (m == NULL)
+		return NULL;
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	m->fd = -1;
+	m->lsn_end = LSN_MAX;
+	return m;
+}
+
+int
+inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[16],
+			 lsn_t lsn_start, size_t bufsize, bw_notify_fn notify, void *arg,
+			 struct inmem **out)
+{
+	char		path[PATH_MAX];
+	uint8_t		h[INMEM_HDR_SIZE];
+	struct inmem *m;
+	int			err;
+
+	snprintf(path, sizeof(path), "%s/log-%016llX", dir, (unsigned long long) lsn_start);
+	m = inmem_alloc(path);
+	if (m == NULL)
+		return STRATA_ENOMEM;
+	m->lsn_start = lsn_start;
+	m->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (m->fd < 0)
+	{
+		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not create write log \"%s\": %m", path);
+		goto fail;
+	}
+	encode_header(h, tenant, timeline, lsn_start);
+	if (pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fdatasync(m->fd) != 0)
+	{
+		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not write write log \"%s\": %m", path);
+		goto fail_unlink;
+	}
+	if ((err = fs_fsync_dir(dir)) != 0)
+		goto fail_unlink;
+	m->end = m->visible = INMEM_HDR_SIZE;
+	m->bufsize = bufsize;
+	m->notify = notify;
+	m->notify_arg = arg;
+	if ((err = bw_open(m->fd, m->end, bufsize, m->path, notify, arg, &m->bw)) != 0)
+		goto fail_unlink;
+	*out = m;
+	return 0;
+
+fail_unlink:
+	(void) unlink(path);
+fail:
+	inmem_free(m, 0);
+	return err;
+}
+
+int
+inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timeline[16],
+			   lsn_t skip_below, int open_for_append, size_t bufsize,
+			   bw_notify_fn notify, void *arg, struct inmem **out)
+{
+	uint8_t		h[INMEM_HDR_SIZE];
+	uint8_t    *rec = NULL;
+	struct inmem *m = inmem_alloc(path);
+	struct stat st;
+	uint64_t	off;
+	int			err;
+
+	if (m == NULL)
+		return STRATA_ENOMEM;
+	m->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (m->fd < 0 || fstat(m->fd, &st) != 0)
+	{
+		slog(SLOG_ERROR, "could not open write log \"%s\": %m", path);
+		err = STRATA_EIO;
+		goto fail;
+	}
+	if (pread(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || memcmp(h, LOG_MAGIC, 8) != 0)
+	{
+		slog(SLOG_ERROR, "write log \"%s\" has no valid header", path);
+		err = STRATA_ECORRUPT;
+		goto fail;
+	}
+	if (get_le32(h + 8) != LOG_VERSION)
+	{
+		slog(SLOG_ERROR, "write log \"%s\" has unsupported version %u", path, get_le32(h + 8));
+		err = STRATA_EVERSION;
+		goto fail;
+	}
+	if (get_le32(h + 60) != strata_crc32c(h, 60) || memcmp(h + 16, tenant, 16) != 0 ||
+		memcmp(h + 32, timeline, 16) != 0)
+	{
+		slog(SLOG_ERROR, "write log \"%s\": header checksum or ids do not match", path);
+		err = STRATA_ECORRUPT;
+		goto fail;
+	}
+	m->lsn_start = get_le64(h + 48);
+	rec = malloc(REC_MAX);
+	if (rec == NULL)
+	{
+		err = STRATA_ENOMEM;
+		goto fail;
+	}
+	off = INMEM_HDR_SIZE;
+	while (off < (uint64_t) st.st_size)
+	{
+		uint32_t	len;
+		ssize_t		r;
+		lsn_t		lsn;
+		struct inmem_key *k;
+
+		r = pread(m->fd, rec, 4, off);
+		len = r == 4 ? get_le32(rec) : 0;
+		if (len < INMEM_REC_OVERHEAD + VAL_HDR || len > REC_MAX || off + len > (uint64_t) st.st_size ||
+			pread(m->fd, rec, len, off) != (ssize_t) len ||
+			get_le32(rec + len - 4) != strata_crc32c(rec, len - 4))
+		{
+			slog(SLOG_WARNING, "write log \"%s\": torn or corrupt record at offset %llu of %llu; "
+				 "cutting the log there", path, (unsigned long long) off,
+				 (unsigned long long) st.st_size);
+			if (ftruncate(m->fd, off) != 0 || fdatasync(m->fd) != 0)
+			{
+				slog(SLOG_ERROR, "could not truncate write log \"%s\": %m", path);
+				err = STRATA_EIO;
+				goto fail;
+			}
+			break;
+		}
+		lsn = get_le64(rec + 22);
+		if (lsn >= skip_below)
+		{
+			if ((k = get_key(m, rec + 4)) == NULL ||
+				push_version(k, lsn, off, rec + INMEM_REC_HDR, len - INMEM_REC_OVERHEAD) != 0)
+			{
+				err = STRATA_ENOMEM;
+				goto fail;
+			}
+			m->nversions++;
+			if (lsn > m->max_lsn)
+				m->max_lsn = m->visible_max_lsn = lsn;
+		}
+		off += len;
+	}
+	m->end = m->visible = off;
+	free(rec);
+	rec = NULL;
+	m->bufsize = bufsize;
+	m->notify = notify;
+	m->notify_arg = arg;
+	if (open_for_append)
+	{
+		if ((err = bw_open(m->fd, m->end, bufsize, m->path, notify, arg, &m->bw)) != 0)
+			goto fail;
+	}
+	else
+	{
+		m->state = INMEM_FROZEN;
+		m->lsn_end = m->max_lsn ? m->max_lsn + 1 : m->lsn_start;
+	}
+	*out = m;
+	return 0;
+
+fail:
+	free(rec);
+	inmem_free(m, 0);
+	return err;
+}
+
+void
+inmem_free(struct inmem *m, int unlink_file)
+{
+	if (m == NULL)
+		return;
+	if (m->bw)
+		(void) bw_close(m->bw, 1);	/* cancelled: the caller is discarding it */
+	for (uint32_t i = 0; i < m->nbuckets; i++)
+	{
+		struct inmem_key *k = m->buckets[i];
+
+		while (k)
+		{
+			struct inmem_key *next = k->hnext;
+
+			free(k->v);
+			free(k);
+			k = next;
+		}
+	}
+	free(m->buckets);
+	free(m->pend);
+	if (m->fd >= 0)
+		close(m->fd);
+	if (unlink_file && unlink(m->path) != 0 && errno != ENOENT)
+		slog(SLOG_WARNING, "could not remove write log \"%s\": %m", m->path);
+	free(m);
+}
+
+int
+inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
+			 const uint8_t *val, uint32_t vlen, uint64_t *end_off)
+{
+	uint8_t		rec[REC_MAX];
+	uint32_t	len = INMEM_REC_OVERHEAD + vlen;
+	struct inmem_key *k;
+	uint64_t	off;
+	int			err;
+
+	if (m->state != INMEM_OPEN || vlen < VAL_HDR || vlen > VAL_MAX)
+		return STRATA_EINVAL;
+	if (m->npend == m->pend_cap)
+	{
+		uint32_t	cap = m->pend_cap ? m->pend_cap * 2 : 64;
+		struct inmem_pend *p = realloc(m->pend, cap * sizeof(*p));
+
+		if (p == NULL)
+			return STRATA_ENOMEM;
+		m->pend = p;
+		m->pend_cap = cap;
+	}
+	if ((k = get_key(m, key)) == NULL)
+		return STRATA_ENOMEM;
+	put_le32(rec, len);
+	memcpy(rec + 4, key, KEY_SIZE);
+	put_le64(rec + 22, lsn);
+	memcpy(rec + INMEM_REC_HDR, val, vlen);
+	put_le32(rec + len - 4, strata_crc32c(rec, len - 4));
+	/* tests: one write of the log fails with ENOSPC while this file exists */
+	if (fs_fault_once("STRATA_FAIL_WRITE_ONCE_FILE"))
+		bw_test_fail_writes(m->bw, 1, ENOSPC);
+	if ((err = bw_append(m->bw, rec, len, &off)) != 0)
+		return err;
+	if ((err = push_version(k, lsn, off, val, vlen)) != 0)
+	{
+		/* the record is in the writer; make the file agree with the index */
+		(void) inmem_cut(m, off);
+		return err;
+	}
+	m->pend[m->npend].k = k;
+	m->pend[m->npend].idx = k->n - 1;
+	m->npend++;
+	m->nversions++;
+	m->end = off + len;
+	if (lsn > m->max_lsn)
+		m->max_lsn = lsn;
+	*end_off = m->end;
+	return 0;
+}
+
+void
+inmem_publish(struct inmem *m, uint64_t upto, inmem_publish_fn cb, void *arg)
+{
+	if (upto > m->end)
+		upto = m->end;
+	if (upto > m->visible)
+		m->visible = upto;
+	while (m->npub < m->npend)
+	{
+		const struct inmem_key *k = m->pend[m->npub].k;
+		const struct inmem_version *v = &k->v[m->pend[m->npub].idx];
+
+		if (v->off >= m->visible)
+			break;
+		if (v->lsn > m->visible_max_lsn)
+			m->visible_max_lsn = v->lsn;
+		if (cb)
+			cb(k, v, arg);
+		m->npub++;
+	}
+	if (m->npub == m->npend)
+		m->npub = m->npend = 0;
+}
+
+int
+inmem_cut(struct inmem *m, uint64_t off)
+{
+	/* pending versions are the newest of their keys, in append order */
+	while (m->npend > m->npub)
+	{
+		struct inmem_key *k = m->pend[m->npend - 1].k;
+
+		if (k->n == 0 || k->v[k->n - 1].off < off)
+			break;
+		k->n--;
+		m->nversions--;
+		m->npend--;
+	}
+	if (m->bw)
+	{
+		/* a failed writer is discarded: its unwritten bytes are the cut ones */
+		(void) bw_close(m->bw, 1);
+		m->bw = NULL;
+	}
+	if (ftruncate(m->fd, off) != 0)
+	{
+		slog(SLOG_ERROR, "could not truncate write log \"%s\" to %llu: %m", m->path,
+			 (unsigned long long) off);
+		return STRATA_EIO;
+	}
+	m->end = off;
+	if (m->visible > off)
+		m->visible = off;
+	if (m->state == INMEM_OPEN)
+		return bw_open(m->fd, off, m->bufsize, m->path, m->notify, m->notify_arg, &m->bw);
+	return 0;
+}
+
+int
+inmem_freeze(struct inmem *m, lsn_t lsn_end)
+{
+	int			err = 0;
+
+	if (m->bw)
+	{
+		err = bw_close(m->bw, 0);
+		m->bw = NULL;
+	}
+	m->state = INMEM_FROZEN;
+	m->lsn_end = lsn_end;
+	inmem_publish(m, m->end, NULL, NULL);
+	m->npub = m->npend = 0;
+	return err;
+}
+
+int
+inmem_sync(struct inmem *m)
+{
+	if (fdatasync(m->fd) != 0)
+	{
+		slog(SLOG_ERROR, "could not fdatasync write log \"%s\": %m", m->path);
+		return STRATA_EIO;
+	}
+	return 0;
+}
+
+int
+inmem_read_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf)
+{
+	uint8_t		rec[REC_MAX];
+	uint32_t	len = INMEM_REC_OVERHEAD + v->vlen;
+	int			err;
+
+	if (m->bw)
+		err = bw_read(m->bw, v->off, rec, len);
+	else
+		err = pread(m->fd, rec, len, v->off) == (ssize_t) len ? 0 : STRATA_EIO;
+	if (err != 0)
+	{
+		slog(SLOG_ERROR, "could not read write log \"%s\" at offset %llu: %s", m->path,
+			 (unsigned long long) v->off, strata_strerror(err));
+		return err;
+	}
+	if (get_le32(rec) != len || get_le32(rec + len - 4) != strata_crc32c(rec, len - 4))
+	{
+		slog(SLOG_ERROR, "write log \"%s\": corrupt record at offset %llu", m->path,
+			 (unsigned long long) v->off);
+		return STRATA_ECORRUPT;
+	}
+	memcpy(buf, rec + INMEM_REC_HDR, v->vlen);
+	return (int) v->vlen;
+}
+
+static int
+cmp_keyp(const void *a, const void *b)
+{
+	return memcmp((*(struct inmem_key *const *) a)->key, (*(struct inmem_key *const *) b)->key,
+				  KEY_SIZE);
+}
+
+int
+inmem_sorted_keys(const struct inmem *m, struct inmem_key ***out, uint32_t *n)
+{
+	struct inmem_key **a = malloc((m->nkeys ? m->nkeys : 1) * sizeof(*a));
+	uint32_t	j = 0;
+
+	if (a == NULL)
+		return STRATA_ENOMEM;
+	for (uint32_t i = 0; i < m->nbuckets; i++)
+		for (struct inmem_key *k = m->buckets[i]; k; k = k->hnext)
+			a[j++] = k;
+	qsort(a, j, sizeof(*a), cmp_keyp);
+	*out = a;
+	*n = j;
+	return 0;
+}

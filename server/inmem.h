@@ -1,0 +1,164 @@
+/*-------------------------------------------------------------------------
+ *
+ * inmem.h
+ *	  An in-memory layer: the versions a timeline received since its last
+ *	  freeze, indexed in memory, their values in an ephemeral file that is
+ *	  also the write log (ARCHITECTURE.md 5.2).
+ *
+ * File TIMELINE_DIR/log-<16 hex digits of lsn_start>, little-endian:
+ *	header, 64 bytes:
+ *	  0 8 magic "STRATAWL", 8 4 version (1), 12 4 header length (64),
+ *	  16 16 tenant id, 32 16 timeline id, 48 8 lsn_start, 56 4 zero,
+ *	  60 4 CRC-32C of bytes 0..59
+ *	records:
+ *	  0 4 record length (all fields), 4 18 key (key.h, big-endian),
+ *	  22 8 LSN, 30 n value (value.h: kind, will_init, payload),
+ *	  30+n 4 CRC-32C of bytes 0..29+n
+ * Replay (inmem_open_log) indexes records in order and cuts the file at
+ * the first short, oversized or CRC-failing record (a torn tail, logged
+ * with file and offset).  A bad header refuses to open.
+ *
+ * Lifecycle: OPEN (appends through a bufwriter, loop thread only) ->
+ * FROZEN (immutable; readable from any thread; flushed to an L0 delta by
+ * the timeline's background thread) -> dropped once a durable layer file
+ * and manifest cover it.  Appended versions become readable only when
+ * inmem_publish() says they reached the kernel (I2); until then they are
+ * pending: inmem_last() (for LSN assignment and validation) sees them,
+ * readers do not, and inmem_cut() can drop them after a failed write.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_INMEM_H
+#define STRATA_INMEM_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bufwriter.h"
+#include "key.h"
+#include "lsn.h"
+
+#define INMEM_HDR_SIZE		64
+#define INMEM_REC_HDR		30
+#define INMEM_REC_OVERHEAD	(INMEM_REC_HDR + 4)
+
+enum inmem_state
+{
+	INMEM_OPEN,
+	INMEM_FROZEN,
+};
+
+struct inmem_version
+{
+	lsn_t		lsn;
+	uint64_t	off;			/* of the record in the file */
+	uint32_t	vlen;			/* value length */
+	uint32_t	size;			/* size entries: decoded nblocks (or UINT32_MAX = dropped) */
+};
+
+struct inmem_key
+{
+	uint8_t		key[KEY_SIZE];
+	struct inmem_key *hnext;
+	uint32_t	n;
+	uint32_t	cap;
+	struct inmem_version *v;	/* ascending LSN */
+};
+
+struct inmem_pend
+{
+	struct inmem_key *k;
+	uint32_t	idx;			/* of the version in k->v */
+};
+
+struct inmem
+{
+	char		path[PATH_MAX];
+	int			fd;
+	enum inmem_state state;
+	lsn_t		lsn_start;
+	lsn_t		lsn_end;		/* FROZEN: exclusive end; OPEN: LSN_MAX */
+	lsn_t		max_lsn;		/* newest version, pending included (0: none) */
+	struct bufwriter *bw;		/* OPEN only */
+	size_t		bufsize;
+	bw_notify_fn notify;
+	void	   *notify_arg;
+	uint64_t	end;			/* bytes appended (header included) */
+	uint64_t	visible;		/* versions with off < visible are readable */
+
+	struct inmem_key **buckets;
+	uint32_t	nbuckets;
+	uint32_t	nkeys;
+	uint64_t	nversions;
+
+	/* pending versions in append order: [npub, npend) are not yet readable */
+	struct inmem_pend *pend;
+	uint32_t	npend;
+	uint32_t	npub;
+	uint32_t	pend_cap;
+	lsn_t		visible_max_lsn;	/* newest readable version */
+
+	/* snapshots referring to a frozen layer (timeline.c) */
+	_Atomic int refs;
+	_Atomic int drop_file;		/* flushed: remove the log with the last ref */
+};
+
+/* Create a new log (fsynced header, directory fsynced) and open it for appends. */
+extern int	inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[16],
+						 lsn_t lsn_start, size_t bufsize, bw_notify_fn notify, void *arg,
+						 struct inmem **out);
+
+/*
+ * Replay an existing log.  Versions below skip_below (already in layer
+ * files) are not indexed.  The result is FROZEN unless open_for_append, in
+ * which case appends continue after the last good record.
+ */
+extern int	inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timeline[16],
+						   lsn_t skip_below, int open_for_append, size_t bufsize,
+						   bw_notify_fn notify, void *arg, struct inmem **out);
+
+/* Close and free; remove the log file too if unlink_file. */
+extern void inmem_free(struct inmem *m, int unlink_file);
+
+/*
+ * Append one version (loop thread, OPEN only).  STRATA_EBUSY: the writer
+ * has no buffer space now; retry after its notify.  *end_off is the end of
+ * the record in the file (the ack waits until it is visible).
+ */
+extern int	inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
+						 const uint8_t *val, uint32_t vlen, uint64_t *end_off);
+
+/*
+ * Make versions below upto readable (upto <= written).  Calls cb for each
+ * newly readable version (the timeline applies size entries); clears the
+ * pending list once all are readable.
+ */
+typedef void (*inmem_publish_fn) (const struct inmem_key *k, const struct inmem_version *v,
+								  void *arg);
+extern void inmem_publish(struct inmem *m, uint64_t upto, inmem_publish_fn cb, void *arg);
+
+/*
+ * Drop pending versions at or after off, discard the writer (cancelled),
+ * truncate the file there and start a new writer at off.
+ */
+extern int	inmem_cut(struct inmem *m, uint64_t off);
+
+/* OPEN -> FROZEN: waits for the writer (the caller made sure it is idle). */
+extern int	inmem_freeze(struct inmem *m, lsn_t lsn_end);
+
+/* fdatasync the log; thread-safe (fd only). */
+extern int	inmem_sync(struct inmem *m);
+
+/* The key's entry or NULL; the newest version at or below lsn (readable only, or pending too). */
+extern struct inmem_key *inmem_find(const struct inmem *m, const uint8_t key[KEY_SIZE]);
+extern const struct inmem_version *inmem_at(const struct inmem *m, const struct inmem_key *k,
+											lsn_t lsn, int include_pending);
+
+/* Read a version's value into buf (VAL_MAX bytes), checking its CRC; returns its length or < 0. */
+extern int	inmem_read_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf);
+
+/* All keys sorted (malloc'd array of pointers; caller frees), for flushes and scans. */
+extern int	inmem_sorted_keys(const struct inmem *m, struct inmem_key ***out, uint32_t *n);
+
+#endif							/* STRATA_INMEM_H */

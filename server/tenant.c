@@ -1,0 +1,600 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant.c
+ *	  Tenants and the timeline registry (tenant.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "tenant.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "identity.h"
+#include "jsonfile.h"
+#include "slog.h"
+#include "strata_err.h"
+
+#define CONFIG_MAGIC	"STRATATC"
+#define CONFIG_VERSION	1
+#define DELETED_SUFFIX	".deleted"
+
+/* ---------- tenant config ---------- */
+
+/*
+ * The config holds what belongs to the tenant itself (its generation);
+ * tunables come from stratad's options for now.
+ */
+static int
+save_config(struct tenant *t)
+{
+	char		path[PATH_MAX];
+	json_t	   *o = json_pack("{s:s, s:I}", "tenant_id", t->hex,
+							  "generation", (json_int_t) t->generation);
+	int			err;
+
+	if (o == NULL)
+		return STRATA_ENOMEM;
+	snprintf(path, sizeof(path), "%s/config", t->dir);
+	err = jsonfile_save(path, CONFIG_MAGIC, CONFIG_VERSION, o);
+	json_decref(o);
+	return err;
+}
+
+static int
+load_config(struct tenant *t)
+{
+	char		path[PATH_MAX];
+	json_t	   *o;
+	json_t	   *g;
+	int			err;
+
+	snprintf(path, sizeof(path), "%s/config", t->dir);
+	if ((err = jsonfile_load(path, CONFIG_MAGIC, CONFIG_VERSION, &o)) != 0)
+		return err;
+	g = json_object_get(o, "generation");
+	if (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) > UINT32_MAX - 1)
+	{
+		slog(SLOG_ERROR, "\"%s\": bad generation", path);
+		json_decref(o);
+		return STRATA_ECORRUPT;
+	}
+	t->generation = (uint32_t) json_integer_value(g);
+	json_decref(o);
+	return 0;
+}
+
+/* ---------- lookups ---------- */
+
+struct tenant *
+registry_tenant(struct registry *reg, const uint8_t id[16])
+{
+	for (uint32_t i = 0; i < reg->ntenants; i++)
+		if (memcmp(reg->tenants[i]->id, id, 16) == 0)
+			return reg->tenants[i];
+	return NULL;
+}
+
+static struct timeline *
+tenant_timeline(struct tenant *t, const uint8_t id[16])
+{
+	for (uint32_t i = 0; i < t->ntl; i++)
+		if (memcmp(t->tls[i]->id, id, 16) == 0)
+			return t->tls[i];
+	return NULL;
+}
+
+struct timeline *
+registry_timeline(struct registry *reg, const uint8_t tenant[16], const uint8_t timeline[16])
+{
+	struct tenant *t = registry_tenant(reg, tenant);
+
+	return t && t->state == TENANT_ACTIVE ? tenant_timeline(t, timeline) : NULL;
+}
+
+static int
+add_timeline(struct registry *reg, struct tenant *t, struct timeline *tl)
+{
+	struct timeline **a;
+
+	pthread_mutex_lock(&reg->lock);
+	a = realloc(t->tls, (t->ntl + 1) * sizeof(*a));
+	if (a)
+	{
+		a[t->ntl++] = tl;
+		t->tls = a;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return a ? 0 : STRATA_ENOMEM;
+}
+
+/* ---------- loading ---------- */
+
+static void
+remove_deleted(const char *dir, const char *name)
+{
+	char		path[PATH_MAX];
+	size_t		n = strlen(name);
+
+	if (n <= strlen(DELETED_SUFFIX) || strcmp(name + n - strlen(DELETED_SUFFIX), DELETED_SUFFIX) != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	slog(SLOG_INFO, "removing \"%s\", deleted before the last stop", path);
+	(void) tl_remove_dir(path);
+}
+
+static int
+load_timelines(struct registry *reg, struct tenant *t)
+{
+	char		dir[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	uint8_t   (*ids)[16] = NULL;
+	uint32_t	n = 0;
+	int			progress = 1;
+	int			err = 0;
+
+	snprintf(dir, sizeof(dir), "%s/timelines", t->dir);
+	if ((d = opendir(dir)) == NULL)
+	{
+		slog(SLOG_ERROR, "could not open \"%s\": %m", dir);
+		return STRATA_EIO;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		uint8_t		id[16];
+		void	   *na;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (identity_parse_hex(de->d_name, id) != 0)
+		{
+			remove_deleted(dir, de->d_name);
+			continue;
+		}
+		if ((na = realloc(ids, (n + 1) * sizeof(*ids))) == NULL)
+		{
+			err = STRATA_ENOMEM;
+			break;
+		}
+		ids = na;
+		memcpy(ids[n++], id, 16);
+	}
+	closedir(d);
+	/* ancestors first: load whatever has its ancestor loaded, until done */
+	while (err == 0 && n > 0 && progress)
+	{
+		progress = 0;
+		for (uint32_t i = 0; i < n && err == 0; i++)
+		{
+			char		path[PATH_MAX];
+			char		hex[33];
+			int			has_anc;
+			uint8_t		anc[16];
+			lsn_t		anc_lsn;
+			struct timeline *parent = NULL;
+			struct timeline *tl;
+
+			identity_hex(ids[i], hex);
+			snprintf(path, sizeof(path), "%s/%s", dir, hex);
+			if ((err = tl_read_ancestry(path, &has_anc, anc, &anc_lsn)) != 0)
+			{
+				slog(SLOG_ERROR, "tenant %s: timeline %s has no readable manifest", t->hex, hex);
+				break;
+			}
+			if (has_anc && (parent = tenant_timeline(t, anc)) == NULL)
+				continue;
+			if ((err = tl_load(path, t->id, ids[i], parent, t->generation, &t->conf, reg->base,
+							   &tl)) != 0)
+				break;
+			if ((err = add_timeline(reg, t, tl)) != 0)
+			{
+				tl_shutdown(tl, 0);
+				break;
+			}
+			memmove(ids[i], ids[n - 1], 16);
+			n--;
+			i--;
+			progress = 1;
+		}
+	}
+	if (err == 0 && n > 0)
+	{
+		slog(SLOG_ERROR, "tenant %s: %u timelines have a missing ancestor", t->hex, n);
+		err = STRATA_ECORRUPT;
+	}
+	free(ids);
+	return err;
+}
+
+static struct tenant *
+tenant_alloc(struct registry *reg, const uint8_t id[16])
+{
+	struct tenant *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	memcpy(t->id, id, 16);
+	identity_hex(id, t->hex);
+	snprintf(t->dir, sizeof(t->dir), "%s/tenants/%s", reg->datadir, t->hex);
+	t->conf = reg->default_conf;
+	t->state = TENANT_ACTIVE;
+	return t;
+}
+
+static int
+add_tenant(struct registry *reg, struct tenant *t)
+{
+	struct tenant **a;
+
+	pthread_mutex_lock(&reg->lock);
+	a = realloc(reg->tenants, (reg->ntenants + 1) * sizeof(*a));
+	if (a)
+	{
+		a[reg->ntenants++] = t;
+		reg->tenants = a;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return a ? 0 : STRATA_ENOMEM;
+}
+
+int
+registry_open(const char *datadir, struct event_base *base, const struct tl_conf *default_conf,
+			  struct registry **out)
+{
+	struct registry *reg = calloc(1, sizeof(*reg));
+	char		dir[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	int			err = 0;
+
+	if (reg == NULL)
+		return STRATA_ENOMEM;
+	snprintf(reg->datadir, sizeof(reg->datadir), "%s", datadir);
+	reg->base = base;
+	reg->default_conf = *default_conf;
+	pthread_mutex_init(&reg->lock, NULL);
+	snprintf(dir, sizeof(dir), "%s/tenants", datadir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	{
+		slog(SLOG_ERROR, "could not create \"%s\": %m", dir);
+		free(reg);
+		return STRATA_EIO;
+	}
+	if ((d = opendir(dir)) == NULL)
+	{
+		slog(SLOG_ERROR, "could not open \"%s\": %m", dir);
+		free(reg);
+		return STRATA_EIO;
+	}
+	while (err == 0 && (de = readdir(d)) != NULL)
+	{
+		uint8_t		id[16];
+		struct tenant *t;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (identity_parse_hex(de->d_name, id) != 0)
+		{
+			remove_deleted(dir, de->d_name);
+			continue;
+		}
+		if ((t = tenant_alloc(reg, id)) == NULL)
+		{
+			err = STRATA_ENOMEM;
+			break;
+		}
+		if ((err = load_config(t)) == 0)
+		{
+			/* every start is a new attachment (ARCHITECTURE.md 5.5) */
+			t->generation++;
+			err = save_config(t);
+		}
+		if (err == 0)
+			err = add_tenant(reg, t);
+		else
+			free(t);
+		if (err == 0)
+			err = load_timelines(reg, t);
+	}
+	closedir(d);
+	if (err != 0)
+	{
+		registry_close(reg, 1);
+		return err;
+	}
+	*out = reg;
+	return 0;
+}
+
+/* ---------- shutdown ---------- */
+
+static int
+has_children(struct tenant *t, struct timeline *tl)
+{
+	for (uint32_t i = 0; i < t->ntl; i++)
+		if (t->tls[i]->ancestor == tl)
+			return 1;
+	return 0;
+}
+
+static void
+remove_timeline_entry(struct registry *reg, struct tenant *t, struct timeline *tl)
+{
+	pthread_mutex_lock(&reg->lock);
+	for (uint32_t i = 0; i < t->ntl; i++)
+		if (t->tls[i] == tl)
+		{
+			t->tls[i] = t->tls[--t->ntl];
+			break;
+		}
+	pthread_mutex_unlock(&reg->lock);
+}
+
+static void
+stop_timeline(struct registry *reg, struct tenant *t, struct timeline *tl, int cancel)
+{
+	if (reg->on_tl_stop)
+		reg->on_tl_stop(tl, reg->on_tl_stop_arg);
+	remove_timeline_entry(reg, t, tl);
+	if (tl->ancestor)
+		tl_remove_branch(tl->ancestor, tl->ancestor_lsn);
+	tl_shutdown(tl, cancel);
+}
+
+/* Children before parents. */
+static void
+stop_tenant_timelines(struct registry *reg, struct tenant *t, int cancel)
+{
+	while (t->ntl > 0)
+	{
+		for (uint32_t i = 0; i < t->ntl; i++)
+			if (!has_children(t, t->tls[i]))
+			{
+				stop_timeline(reg, t, t->tls[i], cancel);
+				break;
+			}
+	}
+}
+
+void
+registry_close(struct registry *reg, int cancel)
+{
+	for (uint32_t i = 0; i < reg->ntenants; i++)
+	{
+		reg->tenants[i]->state = TENANT_STOPPING;
+		stop_tenant_timelines(reg, reg->tenants[i], cancel);
+		free(reg->tenants[i]->tls);
+		free(reg->tenants[i]);
+	}
+	free(reg->tenants);
+	pthread_mutex_destroy(&reg->lock);
+	free(reg);
+}
+
+/* ---------- changes ---------- */
+
+int
+registry_create_tenant(struct registry *reg, const uint8_t id[16], struct tenant **out)
+{
+	struct tenant *t;
+	char		dir[PATH_MAX];
+	int			err;
+
+	if (registry_tenant(reg, id))
+		return STRATA_EEXIST;
+	if ((t = tenant_alloc(reg, id)) == NULL)
+		return STRATA_ENOMEM;
+	t->generation = 1;
+	snprintf(dir, sizeof(dir), "%s/timelines", t->dir);
+	if (mkdir(t->dir, 0700) != 0 || mkdir(dir, 0700) != 0)
+	{
+		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not create tenant directory \"%s\": %m", t->dir);
+		(void) rmdir(dir);
+		(void) rmdir(t->dir);
+		free(t);
+		return err;
+	}
+	snprintf(dir, sizeof(dir), "%s/tenants", reg->datadir);
+	if ((err = save_config(t)) != 0 || (err = fs_fsync_dir(dir)) != 0 ||
+		(err = add_tenant(reg, t)) != 0)
+	{
+		(void) tl_remove_dir(t->dir);
+		free(t);
+		return err;
+	}
+	slog(SLOG_INFO, "created tenant %s", t->hex);
+	if (out)
+		*out = t;
+	return 0;
+}
+
+/* Rename a directory to "<dir>.deleted" durably, then remove it. */
+static int
+delete_dir(const char *dir, const char *parent)
+{
+	char		gone[PATH_MAX + 16];
+	int			err;
+
+	snprintf(gone, sizeof(gone), "%s%s", dir, DELETED_SUFFIX);
+	if (rename(dir, gone) != 0)
+	{
+		slog(SLOG_ERROR, "could not rename \"%s\": %m", dir);
+		return STRATA_EIO;
+	}
+	if ((err = fs_fsync_dir(parent)) != 0)
+		return err;
+	if (strstr(dir, "/timelines/"))
+		return tl_remove_dir(gone);
+	/* a tenant: its timelines were removed already */
+	{
+		char		tls[PATH_MAX + 32];
+		char		cfg[PATH_MAX + 32];
+
+		snprintf(tls, sizeof(tls), "%s/timelines", gone);
+		snprintf(cfg, sizeof(cfg), "%s/config", gone);
+		(void) rmdir(tls);
+		(void) unlink(cfg);
+		if (rmdir(gone) != 0)
+		{
+			slog(SLOG_WARNING, "could not remove \"%s\": %m", gone);
+			return STRATA_EIO;
+		}
+	}
+	return 0;
+}
+
+int
+registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16])
+{
+	struct timeline *tl = tenant_timeline(t, id);
+	char		dir[PATH_MAX];
+	char		parent[PATH_MAX];
+
+	if (tl == NULL)
+		return STRATA_ENOTFOUND;
+	if (has_children(t, tl))
+		return STRATA_EBUSY;
+	snprintf(dir, sizeof(dir), "%s", tl->dir);
+	snprintf(parent, sizeof(parent), "%s/timelines", t->dir);
+	stop_timeline(reg, t, tl, 1);
+	slog(SLOG_INFO, "deleted timeline %s of tenant %s", dir + strlen(parent) + 1, t->hex);
+	return delete_dir(dir, parent);
+}
+
+int
+registry_delete_tenant(struct registry *reg, const uint8_t id[16])
+{
+	struct tenant *t = registry_tenant(reg, id);
+	char		parent[PATH_MAX];
+	int			err = 0;
+
+	if (t == NULL)
+		return STRATA_ENOTFOUND;
+	t->state = TENANT_STOPPING;
+	while (t->ntl > 0 && err == 0)
+	{
+		for (uint32_t i = 0; i < t->ntl; i++)
+			if (!has_children(t, t->tls[i]))
+			{
+				err = registry_delete_timeline(reg, t, t->tls[i]->id);
+				break;
+			}
+	}
+	pthread_mutex_lock(&reg->lock);
+	for (uint32_t i = 0; i < reg->ntenants; i++)
+		if (reg->tenants[i] == t)
+		{
+			reg->tenants[i] = reg->tenants[--reg->ntenants];
+			break;
+		}
+	pthread_mutex_unlock(&reg->lock);
+	snprintf(parent, sizeof(parent), "%s/tenants", reg->datadir);
+	if (err == 0)
+		err = delete_dir(t->dir, parent);
+	slog(SLOG_INFO, "deleted tenant %s", t->hex);
+	free(t->tls);
+	free(t);
+	return err;
+}
+
+int
+registry_create_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16],
+						 const uint8_t *ancestor_id, lsn_t ancestor_lsn, struct timeline **out)
+{
+	struct timeline *parent = NULL;
+	struct timeline *tl;
+	char		dir[PATH_MAX];
+	char		hex[33];
+	int			err;
+
+	if (t->state != TENANT_ACTIVE)
+		return STRATA_ESHUTDOWN;
+	if (tenant_timeline(t, id))
+		return STRATA_EEXIST;
+	if (ancestor_id)
+	{
+		lsn_t		last;
+
+		if ((parent = tenant_timeline(t, ancestor_id)) == NULL)
+			return STRATA_ENOTFOUND;
+		last = atomic_load(&parent->last_record_lsn);
+		if (ancestor_lsn == LSN_INVALID)
+			ancestor_lsn = last;
+		if (ancestor_lsn > last || ancestor_lsn < tl_gc_cutoff(parent))
+			return STRATA_EINVAL;
+		/* the branch point's history must be in the parent's layers */
+		if ((err = tl_checkpoint(parent)) != 0)
+			return err;
+	}
+	identity_hex(id, hex);
+	snprintf(dir, sizeof(dir), "%s/timelines/%s", t->dir, hex);
+	if ((err = tl_create(dir, t->id, id, parent, ancestor_lsn, t->generation, &t->conf,
+						 reg->base, &tl)) != 0)
+		return err;
+	if ((err = add_timeline(reg, t, tl)) != 0)
+	{
+		tl_shutdown(tl, 1);
+		return err;
+	}
+	slog(SLOG_INFO, "created timeline %s of tenant %s%s", hex, t->hex,
+		 parent ? " as a branch" : "");
+	if (out)
+		*out = tl;
+	return 0;
+}
+
+int
+registry_sync_all(struct registry *reg)
+{
+	struct timeline **tls = NULL;
+	uint32_t	n = 0;
+	int			err = 0;
+
+	/* refs under the lock; the syncs outside it */
+	pthread_mutex_lock(&reg->lock);
+	for (uint32_t i = 0; i < reg->ntenants; i++)
+		n += reg->tenants[i]->ntl;
+	tls = malloc((n ? n : 1) * sizeof(*tls));
+	n = 0;
+	for (uint32_t i = 0; tls && i < reg->ntenants; i++)
+		for (uint32_t j = 0; j < reg->tenants[i]->ntl; j++)
+		{
+			tl_ref(reg->tenants[i]->tls[j]);
+			tls[n++] = reg->tenants[i]->tls[j];
+		}
+	pthread_mutex_unlock(&reg->lock);
+	if (tls == NULL)
+		return STRATA_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+	{
+		int			e = tl_sync(tls[i]);
+
+		if (e != 0 && err == 0)
+			err = e;
+		tl_unref(tls[i]);
+	}
+	free(tls);
+	return err;
+}
+
+int
+registry_ensure_timeline(struct registry *reg, const uint8_t tenant[16], const uint8_t timeline[16])
+{
+	struct tenant *t = registry_tenant(reg, tenant);
+	int			err;
+
+	if (t == NULL && (err = registry_create_tenant(reg, tenant, &t)) != 0)
+		return err;
+	if (registry_timeline(reg, tenant, timeline) == NULL &&
+		(err = registry_create_timeline(reg, t, timeline, NULL, LSN_INVALID, NULL)) != 0)
+		return err;
+	return 0;
+}

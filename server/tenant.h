@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant.h
+ *	  The registry of tenants and their timelines (ARCHITECTURE.md 5.5).
+ *
+ * DATADIR/tenants/<tenant hex>/config holds the tenant's settings and
+ * generation (JSON in a CRC envelope like the manifest: magic "STRATATC");
+ * DATADIR/tenants/<tenant hex>/timelines/<timeline hex>/ is a timeline
+ * (timeline.h).  Deletion renames a directory to "<name>.deleted" first
+ * (atomic), then removes it; leftovers are removed at the next start.
+ *
+ * Threads: the registry is changed on the loop thread (the API runs
+ * there); reg->lock protects the arrays for the sync thread and readers on
+ * other threads.  Lookups return borrowed pointers valid until the loop
+ * thread changes the registry; take tl_ref() to keep one longer.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_TENANT_H
+#define STRATA_TENANT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "lsn.h"
+#include "timeline.h"
+
+struct event_base;
+
+enum tenant_state
+{
+	TENANT_ACTIVE,
+	TENANT_STOPPING,
+};
+
+struct tenant
+{
+	uint8_t		id[16];
+	char		hex[33];
+	char		dir[PATH_MAX];
+	enum tenant_state state;
+	struct tl_conf conf;
+	uint32_t	generation;
+	uint32_t	ntl;
+	struct timeline **tls;
+};
+
+/* Called before a timeline shuts down, so connections using it go first. */
+typedef void (*registry_tl_stop_fn) (struct timeline *tl, void *arg);
+
+struct registry
+{
+	char		datadir[PATH_MAX];
+	struct event_base *base;
+	pthread_mutex_t lock;		/* protects tenants/ntenants */
+	uint32_t	ntenants;
+	struct tenant **tenants;
+	struct tl_conf default_conf;
+	registry_tl_stop_fn on_tl_stop;
+	void	   *on_tl_stop_arg;
+};
+
+/* Load every tenant and timeline (ancestors first); base may be NULL (offline). */
+extern int	registry_open(const char *datadir, struct event_base *base,
+						  const struct tl_conf *default_conf, struct registry **out);
+/* Shut everything down (children before parents) and free. */
+extern void registry_close(struct registry *reg, int cancel);
+
+extern struct tenant *registry_tenant(struct registry *reg, const uint8_t id[16]);
+extern struct timeline *registry_timeline(struct registry *reg, const uint8_t tenant[16],
+										  const uint8_t timeline[16]);
+
+/* STRATA_EEXIST if it exists. */
+extern int	registry_create_tenant(struct registry *reg, const uint8_t id[16],
+								   struct tenant **out);
+/* Shut down and remove a tenant and all its timelines. */
+extern int	registry_delete_tenant(struct registry *reg, const uint8_t id[16]);
+
+/*
+ * Create a timeline, optionally branching from ancestor at ancestor_lsn
+ * (LSN_INVALID: the ancestor's last record LSN).  The ancestor is
+ * checkpointed first so its history up to the branch point is in layers.
+ * STRATA_EEXIST, STRATA_ENOTFOUND (tenant or ancestor), STRATA_EINVAL (the
+ * LSN is past the ancestor's last record or below its GC cutoff).
+ */
+extern int	registry_create_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16],
+									 const uint8_t *ancestor_id, lsn_t ancestor_lsn,
+									 struct timeline **out);
+/* STRATA_EBUSY if it has children; shuts it down (cancelling) and removes it. */
+extern int	registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16]);
+
+/* Create the tenant and (root) timeline if they do not exist (the embedded default). */
+extern int	registry_ensure_timeline(struct registry *reg, const uint8_t tenant[16],
+									 const uint8_t timeline[16]);
+
+/* fdatasync every timeline's logs (the sync thread). */
+extern int	registry_sync_all(struct registry *reg);
+
+#endif							/* STRATA_TENANT_H */

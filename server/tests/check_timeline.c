@@ -1,0 +1,566 @@
+/*
+ * check_timeline.c: the storage engine — timelines, in-memory layers,
+ * flushes, compaction, image layers, GC, branches, restarts — against an
+ * in-memory reference model.
+ *
+ * STRATA_MODEL_SEED picks the model test's seed (default: fixed; the seed
+ * is printed), STRATA_MODEL_OPS its length (default 3000; soak runs use
+ * far more).
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bytes.h"
+#include "slog.h"
+#include "strata_err.h"
+#include "tenant.h"
+#include "testutil.h"
+#include "timeline.h"
+#include "value.h"
+
+static const uint8_t TENANT[16] = {0xA1, 0xB2};
+static const uint8_t TL1[16] = {0x01};
+
+static struct tl_conf
+small_conf(void)
+{
+	struct tl_conf c;
+
+	tl_conf_default(&c);
+	c.freeze_bytes = 256 * 1024;
+	c.compaction_threshold = 3;
+	c.target_layer_bytes = 256 * 1024;
+	c.image_threshold = 2;
+	c.gc_horizon = 0;
+	c.compaction_period_ms = 3600 * 1000;	/* only when asked */
+	c.gc_verify = 1;
+	c.bufsize = 16 * 1024;
+	return c;
+}
+
+static struct proto_rel
+rel_of(uint32_t r)
+{
+	struct proto_rel rel = {1663, 5, 16384 + r, 0};
+
+	return rel;
+}
+
+static void
+fill_page(uint8_t *page, uint32_t content)
+{
+	memset(page, (int) (content & 0xFF), PROTO_PAGE_SIZE);
+	put_le32(page, content);
+}
+
+/* Apply one change offline and wait for its acknowledgement. */
+static int
+change(struct timeline *tl, uint8_t tag, uint32_t r, uint32_t arg, lsn_t req_lsn,
+	   const uint8_t *page, lsn_t *stored)
+{
+	struct proto_req req;
+	uint64_t	ticket;
+	lsn_t		lsn = 0;
+	int			err;
+
+	memset(&req, 0, sizeof(req));
+	req.tag = tag;
+	req.rel = rel_of(r);
+	req.request_lsn = req_lsn;
+	req.blk = arg;
+	req.nblocks = arg;
+	req.page = page;
+	if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0)
+		return err;
+	if ((err = tl_wait(tl)) != 0)
+		return err;
+	ck_assert_int_eq(tl_ticket_status(tl, ticket), 1);
+	if (stored)
+		*stored = lsn;
+	return 0;
+}
+
+static struct registry *
+open_reg(const struct tl_conf *c)
+{
+	struct registry *reg;
+
+	ck_assert_int_eq(registry_open(test_dir, NULL, c, &reg), 0);
+	ck_assert_int_eq(registry_ensure_timeline(reg, TENANT, TL1), 0);
+	return reg;
+}
+
+static int
+count_files(const char *prefix)
+{
+	char		dir[512];
+	char		hex[33];
+	char		thex[33];
+	DIR		   *d;
+	struct dirent *de;
+	int			n = 0;
+
+	for (int i = 0; i < 16; i++)
+	{
+		snprintf(hex + 2 * i, 3, "%02x", TL1[i]);
+		snprintf(thex + 2 * i, 3, "%02x", TENANT[i]);
+	}
+	snprintf(dir, sizeof(dir), "%s/tenants/%s/timelines/%s", test_dir, thex, hex);
+	d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_write_read_restart)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	uint8_t		page[PROTO_PAGE_SIZE];
+	uint8_t		out[PROTO_PAGE_SIZE];
+	uint32_t	n;
+	lsn_t		l1,
+				l2;
+
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 100, NULL, NULL), 0);
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 101, NULL, NULL), STRATA_EEXIST);
+	fill_page(page, 7);
+	ck_assert_int_eq(change(tl, PROTO_EXTEND, 0, 3, 200, page, &l1), 0);
+	ck_assert_int_eq(tl_nblocks(tl, &(struct proto_rel) {1663, 5, 16384, 0}, LSN_MAX, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	/* the hole reads as zeros, the page as written */
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 1, LSN_MAX, out), 0);
+	ck_assert_uint_eq(out[100], 0);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 3, LSN_MAX, out), 0);
+	ck_assert_mem_eq(out, page, PROTO_PAGE_SIZE);
+	fill_page(page, 8);
+	/* an older request LSN is raised above the key's last version (I7) */
+	ck_assert_int_eq(change(tl, PROTO_WRITE, 0, 3, 150, page, &l2), 0);
+	ck_assert_uint_gt(l2, l1);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 3, l1, out), 0);
+	ck_assert_uint_eq(get_le32(out), 7);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 4, LSN_MAX, out),
+					 STRATA_EEOF);
+	ck_assert_int_eq(change(tl, PROTO_WRITE, 0, 9, 300, page, NULL), STRATA_EEOF);
+	ck_assert_int_eq(change(tl, PROTO_WRITE, 1, 0, 300, page, NULL), STRATA_ENOTFOUND);
+	registry_close(reg, 0);
+
+	/* restart: the log replays */
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 3, LSN_MAX, out), 0);
+	ck_assert_uint_eq(get_le32(out), 8);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 3, l1, out), 0);
+	ck_assert_uint_eq(get_le32(out), 7);
+	ck_assert_uint_eq(tl_nforks(tl), 1);
+	registry_close(reg, 0);
+}
+END_TEST
+
+START_TEST(test_flush_compact_image_gc)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	uint8_t		page[PROTO_PAGE_SIZE];
+	uint8_t		out[PROTO_PAGE_SIZE];
+	lsn_t		req = 1000;
+	struct tl_snapshot *s;
+
+	for (uint32_t r = 0; r < 4; r++)
+		ck_assert_int_eq(change(tl, PROTO_CREATE, r, 0, req++, NULL, NULL), 0);
+	/* several checkpoints: L0s; then compaction, images, GC */
+	for (int round = 0; round < 5; round++)
+	{
+		for (uint32_t r = 0; r < 4; r++)
+			for (uint32_t b = 0; b < 8; b++)
+			{
+				fill_page(page, (uint32_t) (round * 1000 + r * 100 + b));
+				ck_assert_int_eq(change(tl, round == 0 ? PROTO_EXTEND : PROTO_WRITE, r, b,
+										req++, page, NULL), 0);
+			}
+		ck_assert_int_eq(tl_checkpoint(tl), 0);
+	}
+	s = tl_snapshot_get(tl);
+	ck_assert_uint_ge(s->nlayers, 5);
+	tl_snapshot_put(s);
+	ck_assert_int_eq(count_files("log-"), 1);	/* flushed logs are gone */
+	ck_assert_int_eq(change(tl, PROTO_TRUNCATE, 3, 2, req++, NULL, NULL), 0);
+	ck_assert_int_eq(tl_checkpoint(tl), 0);
+	ck_assert_int_eq(tl_compact(tl), 0);
+	ck_assert_uint_ge(atomic_load(&tl->compactions), 1);
+	ck_assert_uint_ge(atomic_load(&tl->images_created), 1);
+	ck_assert_int_eq(tl_gc(tl), 0);
+	ck_assert_uint_ge(atomic_load(&tl->gc_layers_removed), 1);
+	for (uint32_t r = 0; r < 4; r++)
+		for (uint32_t b = 0; b < 8; b++)
+		{
+			int			err = tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384 + r, 0}, b,
+										 LSN_MAX, out);
+
+			if (r == 3 && b >= 2)
+				ck_assert_int_eq(err, STRATA_EEOF);
+			else
+			{
+				ck_assert_int_eq(err, 0);
+				ck_assert_uint_eq(get_le32(out), 4000 + r * 100 + b);
+			}
+		}
+	registry_close(reg, 0);
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16385, 0}, 5, LSN_MAX, out), 0);
+	ck_assert_uint_eq(get_le32(out), 4105);
+	registry_close(reg, 0);
+}
+END_TEST
+
+START_TEST(test_corrupt_layer)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	uint8_t		page[PROTO_PAGE_SIZE];
+	uint8_t		out[PROTO_PAGE_SIZE];
+	struct tl_snapshot *s;
+	char		path[PATH_MAX];
+	int			fd;
+	struct stat st;
+
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 10, NULL, NULL), 0);
+	/* incompressible, so the page fills the value region */
+	for (int i = 0; i < PROTO_PAGE_SIZE; i++)
+		page[i] = (uint8_t) (random() >> 7);
+	ck_assert_int_eq(change(tl, PROTO_EXTEND, 0, 0, 11, page, NULL), 0);
+	ck_assert_int_eq(tl_checkpoint(tl), 0);
+	s = tl_snapshot_get(tl);
+	ck_assert_uint_eq(s->nlayers, 1);
+	snprintf(path, sizeof(path), "%s", s->layers[0]->path);
+	tl_snapshot_put(s);
+	registry_close(reg, 0);
+	/* flip a byte in the middle of the page image */
+	ck_assert_int_eq(stat(path, &st), 0);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\x5A", 1, 8192 + 4000), 1);
+	close(fd);
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 0, LSN_MAX, out),
+					 STRATA_ECORRUPT);
+	registry_close(reg, 0);
+	/* a corrupt summary: the timeline loads as Broken, stratad still starts */
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, "\x5A", 1, 100), 1);
+	close(fd);
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(atomic_load(&tl->state), TL_BROKEN);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 0, LSN_MAX, out),
+					 STRATA_ECORRUPT);
+	ck_assert_int_eq(change(tl, PROTO_WRITE, 0, 0, 20, page, NULL), STRATA_ECORRUPT);
+	ck_assert_int_eq(access(path, F_OK), 0);	/* nothing removed */
+	registry_close(reg, 0);
+}
+END_TEST
+
+/* ---------- the randomized model test ---------- */
+
+#define M_RELS	6
+#define M_TLS	6
+
+struct m_event
+{
+	lsn_t		lsn;
+	uint32_t	rel;
+	uint32_t	blk;			/* UINT32_MAX: a size event */
+	uint64_t	val;			/* content id, or size / VAL_NOT_EXISTS */
+};
+
+struct m_tl
+{
+	uint8_t		id[16];
+	int			parent;			/* -1: root */
+	lsn_t		anc_lsn;
+	lsn_t		next_req;
+	struct m_event *ev;
+	uint32_t	nev;
+	uint32_t	cap;
+};
+
+static struct m_tl mtl[M_TLS];
+static int	nmtl;
+static uint64_t m_totals[4];	/* flushes, compactions, image layers, GC removals */
+
+/* Counters restart with each load: add them up before closing. */
+static void
+m_account(struct registry *reg)
+{
+	for (int ti = 0; ti < nmtl; ti++)
+	{
+		struct timeline *tl = registry_timeline(reg, TENANT, mtl[ti].id);
+
+		m_totals[0] += atomic_load(&tl->flushes);
+		m_totals[1] += atomic_load(&tl->compactions);
+		m_totals[2] += atomic_load(&tl->images_created);
+		m_totals[3] += atomic_load(&tl->gc_layers_removed);
+	}
+}
+
+static void
+m_push(struct m_tl *t, lsn_t lsn, uint32_t rel, uint32_t blk, uint64_t val)
+{
+	if (t->nev == t->cap)
+	{
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->ev = realloc(t->ev, t->cap * sizeof(*t->ev));
+		ck_assert_ptr_nonnull(t->ev);
+	}
+	t->ev[t->nev++] = (struct m_event) {lsn, rel, blk, val};
+}
+
+/* value of (rel, blk) at lsn: from own events, else the parent at the branch point */
+static int
+m_lookup(int ti, uint32_t rel, uint32_t blk, lsn_t lsn, uint64_t *val)
+{
+	struct m_tl *t = &mtl[ti];
+
+	for (uint32_t i = t->nev; i > 0; i--)
+	{
+		struct m_event *e = &t->ev[i - 1];
+
+		if (e->lsn <= lsn && e->rel == rel && e->blk == blk)
+		{
+			*val = e->val;
+			return 1;
+		}
+	}
+	if (t->parent >= 0)
+		return m_lookup(t->parent, rel, blk, lsn < t->anc_lsn ? lsn : t->anc_lsn, val);
+	return 0;
+}
+
+static uint64_t
+m_size(int ti, uint32_t rel, lsn_t lsn)
+{
+	uint64_t	v;
+
+	return m_lookup(ti, rel, UINT32_MAX, lsn, &v) ? v : VAL_NOT_EXISTS;
+}
+
+static struct timeline *
+m_get(struct registry *reg, int ti)
+{
+	struct timeline *tl = registry_timeline(reg, TENANT, mtl[ti].id);
+
+	ck_assert_ptr_nonnull(tl);
+	return tl;
+}
+
+static void
+m_check_read(struct registry *reg, int ti, uint32_t rel, uint32_t blk, lsn_t lsn, unsigned seed)
+{
+	struct timeline *tl = m_get(reg, ti);
+	struct proto_rel r = rel_of(rel);
+	uint64_t	size = m_size(ti, rel, lsn);
+	uint8_t		out[PROTO_PAGE_SIZE];
+	uint32_t	n;
+	int			err = tl_nblocks(tl, &r, lsn, &n);
+
+	if (size == VAL_NOT_EXISTS)
+	{
+		ck_assert_msg(err == STRATA_ENOTFOUND, "seed %u: tl %d rel %u lsn %llu: nblocks %d, "
+					  "expected not found", seed, ti, rel, (unsigned long long) lsn, err);
+		return;
+	}
+	ck_assert_msg(err == 0 && n == size, "seed %u: tl %d rel %u lsn %llX: nblocks err %d n %u, "
+				  "expected %llu", seed, ti, rel, (unsigned long long) lsn, err, n,
+				  (unsigned long long) size);
+	err = tl_getpage(tl, &r, blk, lsn, out);
+	if (blk >= size)
+	{
+		ck_assert_int_eq(err, STRATA_EEOF);
+		return;
+	}
+	{
+		uint64_t	v = 0;
+
+		ck_assert(m_lookup(ti, rel, blk, lsn, &v));
+		ck_assert_msg(err == 0, "seed %u: getpage err %d", seed, err);
+		ck_assert_msg(get_le32(out) == (uint32_t) v, "seed %u: tl %d rel %u blk %u lsn %llX: "
+					  "content %u, expected %u", seed, ti, rel, blk, (unsigned long long) lsn,
+					  get_le32(out), (uint32_t) v);
+	}
+}
+
+START_TEST(test_model)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg;
+	const char *s_seed = getenv("STRATA_MODEL_SEED");
+	const char *s_ops = getenv("STRATA_MODEL_OPS");
+	unsigned	seed = s_seed ? (unsigned) atoi(s_seed) : 20261124u;
+	int			ops = s_ops ? atoi(s_ops) : 3000;
+	uint32_t	content = 1;
+	uint8_t		page[PROTO_PAGE_SIZE];
+
+	printf("check_timeline: model test seed %u, %d operations\n", seed, ops);
+	srandom(seed);
+	c.freeze_bytes = 64 * 1024;
+	c.gc_horizon = 3000;
+	memset(mtl, 0, sizeof(mtl));
+	memset(m_totals, 0, sizeof(m_totals));
+	nmtl = 1;
+	memcpy(mtl[0].id, TL1, 16);
+	mtl[0].parent = -1;
+	mtl[0].next_req = 100;
+	reg = open_reg(&c);
+
+	for (int op = 0; op < ops; op++)
+	{
+		int			ti = (int) (random() % nmtl);
+		struct timeline *tl = m_get(reg, ti);
+		struct m_tl *t = &mtl[ti];
+		uint32_t	rel = (uint32_t) (random() % M_RELS);
+		lsn_t		last = atomic_load(&tl->last_record_lsn);
+		uint64_t	size = m_size(ti, rel, LSN_MAX);
+		int			what = (int) (random() % 100);
+		lsn_t		stored = 0;
+		int			err;
+
+		t->next_req += 1 + random() % 50;
+		if (what < 45)
+		{
+			/* write or extend a page */
+			uint32_t	blk;
+			int			extend;
+
+			if (size == VAL_NOT_EXISTS)
+			{
+				ck_assert_int_eq(change(tl, PROTO_CREATE, rel, 0, t->next_req, NULL, &stored), 0);
+				m_push(t, stored, rel, UINT32_MAX, 0);
+				continue;
+			}
+			extend = size == 0 || random() % 3 == 0;
+			blk = extend ? (uint32_t) (size + random() % 3) : (uint32_t) (random() % size);
+			fill_page(page, content);
+			err = change(tl, extend ? PROTO_EXTEND : PROTO_WRITE, rel, blk, t->next_req, page, &stored);
+			ck_assert_int_eq(err, 0);
+			for (uint64_t h = size; extend && h < blk; h++)
+				m_push(t, stored, rel, (uint32_t) h, 0);
+			m_push(t, stored, rel, blk, content++);
+			if (extend && blk >= size)
+				m_push(t, stored, rel, UINT32_MAX, blk + 1);
+		}
+		else if (what < 52 && size != VAL_NOT_EXISTS && size > 0)
+		{
+			uint32_t	n = (uint32_t) (random() % size);
+
+			ck_assert_int_eq(change(tl, PROTO_TRUNCATE, rel, n, t->next_req, NULL, &stored), 0);
+			m_push(t, stored, rel, UINT32_MAX, n);
+		}
+		else if (what < 55 && size != VAL_NOT_EXISTS)
+		{
+			ck_assert_int_eq(change(tl, PROTO_UNLINK, rel, 0, t->next_req, NULL, &stored), 0);
+			m_push(t, stored, rel, UINT32_MAX, VAL_NOT_EXISTS);
+		}
+		else if (what < 75)
+		{
+			/* read at a retained LSN: the newest, or one at or above the GC cutoff */
+			lsn_t		lo = tl_gc_cutoff(tl);
+			lsn_t		at;
+			uint32_t	blk = (uint32_t) (random() % 8);
+
+			if (t->parent >= 0 && lo < t->anc_lsn + 1)
+				lo = t->anc_lsn + 1;
+			at = last > lo ? lo + (lsn_t) (random() % (last - lo + 1)) : LSN_MAX;
+			if (random() % 3 == 0)
+				at = LSN_MAX;
+			m_check_read(reg, ti, rel, blk, at, seed);
+		}
+		else if (what < 80)
+			ck_assert_int_eq(tl_checkpoint(tl), 0);
+		else if (what < 84)
+			ck_assert_int_eq(tl_compact(tl), 0);
+		else if (what < 88)
+			ck_assert_int_eq(tl_gc(tl), 0);
+		else if (what < 91 && nmtl < M_TLS && last > 0 && last >= tl_gc_cutoff(tl))
+		{
+			/* branch at a retained LSN */
+			struct tenant *tn = registry_tenant(reg, TENANT);
+			lsn_t		lo = tl_gc_cutoff(tl);
+			lsn_t		at;
+			struct m_tl *ch = &mtl[nmtl];
+
+			if (t->parent >= 0 && lo < t->anc_lsn + 1)
+				lo = t->anc_lsn + 1;
+			if (lo > last)
+				continue;
+			at = lo + (lsn_t) (random() % (last - lo + 1));
+			memset(ch, 0, sizeof(*ch));
+			ch->id[0] = (uint8_t) (0x10 + nmtl);
+			ch->parent = ti;
+			ch->anc_lsn = at;
+			ch->next_req = at;
+			ck_assert_int_eq(registry_create_timeline(reg, tn, ch->id, t->id, at, NULL), 0);
+			nmtl++;
+		}
+		else if (what < 93)
+		{
+			m_account(reg);
+			registry_close(reg, 0);
+			reg = open_reg(&c);
+		}
+	}
+	/* finally every relation and block of every timeline at the newest LSN */
+	for (int ti = 0; ti < nmtl; ti++)
+		for (uint32_t rel = 0; rel < M_RELS; rel++)
+			for (uint32_t blk = 0; blk < 10; blk++)
+				m_check_read(reg, ti, rel, blk, LSN_MAX, seed);
+	m_account(reg);
+	printf("check_timeline: %d timelines; %llu flushes, %llu compactions, %llu image layers, "
+		   "%llu layers removed by GC\n", nmtl, (unsigned long long) m_totals[0],
+		   (unsigned long long) m_totals[1], (unsigned long long) m_totals[2],
+		   (unsigned long long) m_totals[3]);
+	ck_assert_uint_gt(m_totals[0], 0);
+	ck_assert_uint_gt(m_totals[1], 0);
+	ck_assert_uint_gt(m_totals[2], 0);
+	ck_assert_uint_gt(m_totals[3], 0);
+	registry_close(reg, 0);
+	for (int ti = 0; ti < nmtl; ti++)
+		free(mtl[ti].ev);
+}
+END_TEST
+
+static Suite *
+timeline_suite(void)
+{
+	Suite	   *s = suite_create("timeline");
+	TCase	   *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_write_read_restart);
+	tcase_add_test(tc, test_flush_compact_image_gc);
+	tcase_add_test(tc, test_corrupt_layer);
+	tcase_add_test(tc, test_model);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return run_suite(timeline_suite());
+}

@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * timeline_internal.h
+ *	  Shared by the timeline core (timeline.c) and its background work
+ *	  (compact.c: flush, compaction, image layers, GC).  Background thread
+ *	  only unless said otherwise.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_TIMELINE_INTERNAL_H
+#define STRATA_TIMELINE_INTERNAL_H
+
+#include "timeline.h"
+
+/* snapshots (timeline.c) */
+extern struct tl_snapshot *snap_alloc(uint32_t nfrozen, uint32_t nlayers);
+/* Sort layers by lsn_end descending; takes the refs the caller put in. */
+extern void snap_sort(struct tl_snapshot *s);
+/*
+ * Swap in a new snapshot built from the current one (under tl->lock, no
+ * I/O): add_frozen becomes the newest frozen layer, drop_frozen leaves
+ * (its log is removed with its last ref), add's refs move in, drop's
+ * files are removed with their last ref (I16).
+ */
+extern int	tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen,
+							   struct inmem *drop_frozen, struct tl_layer **add, uint32_t nadd,
+							   struct tl_layer **drop, uint32_t ndrop);
+extern struct tl_layer *tl_layer_open(struct timeline *tl, const char *name);
+extern void tl_layer_unref(struct tl_layer *l);
+/* Persist the manifest naming these layers. */
+extern int	tl_save_manifest(struct timeline *tl, struct tl_layer *const *layers, uint32_t nlayers,
+							 lsn_t dcl, lsn_t gc_cutoff);
+/* Reads against one snapshot and the ancestors, never the open layer (any thread). */
+extern int	tl_read_snap(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_SIZE],
+						 lsn_t lsn, uint8_t *buf, uint32_t *vlen);
+/* Live forks at lsn (history only), each as (size key, nblocks), sorted by key. */
+struct tl_fork
+{
+	uint8_t		key[KEY_SIZE];
+	uint32_t	nblocks;
+};
+extern int	tl_live_forks(struct timeline *tl, lsn_t lsn, struct tl_fork **out, uint32_t *n);
+
+/* compact.c, background thread */
+/* Flush the oldest frozen layer of the current snapshot to an L0 delta. */
+extern int	compact_flush_frozen(struct timeline *tl);
+/* L0 -> L1 when there are at least threshold L0s (force: at least 2). */
+extern int	compact_l0(struct timeline *tl, int force);
+/* Image layers where deltas stack up (force: wherever there are deltas). */
+extern int	compact_images(struct timeline *tl, int force);
+/* Remove layers no retained LSN needs. */
+extern int	compact_gc(struct timeline *tl);
+
+#endif							/* STRATA_TIMELINE_INTERNAL_H */
