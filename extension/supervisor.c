@@ -33,6 +33,7 @@
 #include "storage/latch.h"
 #include "common/hashfn.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "strata.h"
 

@@ -78,7 +78,7 @@ status(struct evhttp_request *req, struct server *srv)
 			open_bytes += tl->open->end;
 	}
 	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) srv->id.sysid);
-	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
 				  "version", "strata " STRATA_VERSION,
 				  "pid", (int) getpid(),
 				  "state", srv->state,

@@ -509,7 +509,8 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 		reply_error(c, &req, STRATA_EINVAL, "request LSN is 0 or older than not_modified_since");
 		return;
 	}
-	if (c->tl == NULL || atomic_load(&c->tl->state) != TL_ACTIVE)
+	if (c->tl == NULL || (atomic_load(&c->tl->state) != TL_ACTIVE &&
+						  atomic_load(&c->tl->state) != TL_BROKEN))
 	{
 		pgwire_put_error(c, "FATAL", "57P01", "terminating connection because the timeline is shutting down");
 		conn_close(c);

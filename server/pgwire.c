@@ -338,7 +338,9 @@ pgwire_query(struct conn *c, const char *q)
 		if ((strcmp(tenant, "default") == 0 || identity_parse_hex(tenant, tid) == 0) &&
 			(strcmp(timeline, "default") == 0 || identity_parse_hex(timeline, tlid) == 0))
 			tl = registry_timeline(srv->reg, tid, tlid);
-		if (tl == NULL || atomic_load(&tl->state) != TL_ACTIVE)
+		/* a Broken timeline is served: its requests get clear CORRUPT errors */
+		if (tl == NULL || (atomic_load(&tl->state) != TL_ACTIVE &&
+						   atomic_load(&tl->state) != TL_BROKEN))
 		{
 			snprintf(msg, sizeof(msg), "tenant %s timeline %s %s", tenant, timeline,
 					 tl ? "is not active" : "not found");

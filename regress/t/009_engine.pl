@@ -136,6 +136,8 @@ $node->start;
 my ($ret, $o, $e) = $node->psql('postgres', 'SELECT count(*) FROM c');
 isnt($ret, 0, 'reading corrupted data fails');
 like($e, qr/corrupt|checksum/i, 'with a clear error');
-like(stratad_log($node), qr/(checksum|corrupt)[^\n]*__/, 'stratad names the layer file');
+like(stratad_log($node), qr/layer file "[^"\n]*__[^"\n]*": [^\n]*(checksum|corrupt)/,
+	'stratad names the layer file');
+like(stratad_log($node), qr/timeline $tl is broken/, 'and marks the timeline broken');
 $node->stop('immediate');
 done_testing();
