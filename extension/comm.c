@@ -58,6 +58,25 @@ static uint64 ring_tail;
 
 static PGconn *conn;
 static WaitEventSet *conn_wes;
+
+/*
+ * Our waits reset the process latch.  A wakeup meant for the caller's own
+ * wait loop (a shutdown signal arriving while interrupts were held, say)
+ * must not be lost: whoever consumed one sets the latch again before
+ * returning to the caller (the logical replication launcher otherwise
+ * slept through a fast shutdown).
+ */
+static bool latch_consumed = false;
+
+static void
+rearm_latch(void)
+{
+	if (latch_consumed)
+	{
+		latch_consumed = false;
+		SetLatch(MyLatch);
+	}
+}
 static int	conn_wes_sock;
 static uint32 reqid_counter;
 static int	unflushed;
@@ -183,6 +202,7 @@ wait_socket(pgsocket sock, uint32 events, TimestampTz deadline)
 	if (rc & WL_LATCH_SET)
 	{
 		ResetLatch(MyLatch);
+		latch_consumed = true;
 		CHECK_FOR_INTERRUPTS();
 	}
 	return true;
@@ -373,6 +393,7 @@ ensure_connected(void)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 backoff, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		latch_consumed = true;
 		CHECK_FOR_INTERRUPTS();
 		backoff = Min(backoff * 2, 1000);
 	}
@@ -409,6 +430,7 @@ comm_ensure_connected(void)
 		ensure_connected();
 		resend_outstanding();
 	}
+	rearm_latch();
 }
 
 const char *
@@ -444,6 +466,7 @@ wait_conn(uint32 events)
 	if (ev.events & WL_LATCH_SET)
 	{
 		ResetLatch(MyLatch);
+		latch_consumed = true;
 		CHECK_FOR_INTERRUPTS();
 	}
 	if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
@@ -787,6 +810,7 @@ comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
 		{
 			*res = s->res;
 			res->errmsg = pstrdup(s->errbuf);
+			rearm_latch();
 			return false;
 		}
 
@@ -801,6 +825,7 @@ comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
 			memcpy(buf, s->page, BLCKSZ);
 			if (prefetched)
 				strata_count(SC_PREFETCH_HITS, 1);
+			rearm_latch();
 			return true;
 		}
 		strata_count(SC_PREFETCH_EXPIRED, 1);
@@ -851,6 +876,7 @@ comm_call(struct proto_req *req, comm_result *res)
 	wait_for(pos);
 	if (hold)
 		RESUME_INTERRUPTS();
+	rearm_latch();
 
 	s = slot_at(pos);
 	*res = s->res;

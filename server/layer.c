@@ -100,16 +100,26 @@ hex(char *out, const uint8_t *b, int n)
 }
 
 static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
 unhex(const char *s, uint8_t *b, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		unsigned	v;
+		int			hi = hexval(s[2 * i]);
+		int			lo = hi < 0 ? -1 : hexval(s[2 * i + 1]);
 
-		if (sscanf(s + 2 * i, "%2X", &v) != 1 || !((s[2 * i] >= '0' && s[2 * i] <= '9') ||
-												  (s[2 * i] >= 'A' && s[2 * i] <= 'F')))
+		if (lo < 0)
 			return -1;
-		b[i] = (uint8_t) v;
+		b[i] = (uint8_t) (hi * 16 + lo);
 	}
 	return 0;
 }
@@ -140,14 +150,11 @@ parse_hex64(const char *s, uint64_t *v)
 
 	for (int i = 0; i < 16; i++)
 	{
-		char		c = s[i];
+		int			h = hexval(s[i]);
 
-		if (c >= '0' && c <= '9')
-			x = x * 16 + (uint64_t) (c - '0');
-		else if (c >= 'A' && c <= 'F')
-			x = x * 16 + (uint64_t) (c - 'A' + 10);
-		else
+		if (h < 0)
 			return -1;
+		x = x * 16 + (uint64_t) h;
 	}
 	*v = x;
 	return 0;
