@@ -57,7 +57,7 @@ drop_cache(const char *dir)
 		return;
 	while ((de = readdir(d)) != NULL)
 	{
-		char		path[4096];
+		char		path[8400];
 		int			fd;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);

@@ -81,6 +81,8 @@ struct layer_file
 	uint64_t	root;
 	uint32_t	height;
 	uint64_t	size;
+	uint64_t	inner_off;		/* the upper index levels, kept in memory */
+	uint8_t    *inner;
 };
 
 static void
@@ -657,11 +659,39 @@ layer_open(const char *path, struct layer_file **out)
 		slog(SLOG_ERROR, "layer file \"%s\": the summary's index description is invalid", path);
 		goto fail;
 	}
+	/* the upper levels follow the leaves up to the end of the file */
+	f->inner_off = f->first_leaf + f->nleaves * NODE;
+	if (f->size > f->inner_off)
+	{
+		uint8_t    *node;
+
+		if ((f->inner = malloc(f->size - f->inner_off)) == NULL)
+		{
+			err = STRATA_ENOMEM;
+			goto fail;
+		}
+		if ((err = read_at(f, f->inner, f->size - f->inner_off, f->inner_off)) != 0)
+			goto fail;
+		for (uint64_t off = 0; off + NODE <= f->size - f->inner_off; off += NODE)
+		{
+			node = f->inner + off;
+			if (memcmp(node, NODE_MAGIC, 4) != 0 ||
+				get_le32(node + NODE - 4) != strata_crc32c(node, NODE - 4))
+			{
+				slog(SLOG_ERROR, "layer file \"%s\": corrupt index node at offset %llu "
+					 "(checksum or header mismatch)", path,
+					 (unsigned long long) (f->inner_off + off));
+				err = STRATA_ECORRUPT;
+				goto fail;
+			}
+		}
+	}
 	*out = f;
 	return 0;
 fail:
 	if (f->fd >= 0)
 		close(f->fd);
+	free(f->inner);
 	free(f);
 	return err;
 }
@@ -672,6 +702,7 @@ layer_close(struct layer_file *f)
 	if (f == NULL)
 		return;
 	close(f->fd);
+	free(f->inner);
 	free(f);
 }
 
@@ -711,7 +742,9 @@ read_node(struct layer_file *f, uint64_t off, int want_level, uint8_t *node)
 			 f->path, (unsigned long long) off);
 		return STRATA_ECORRUPT;
 	}
-	if ((err = read_at(f, node, NODE, off)) != 0)
+	if (f->inner && off >= f->inner_off)
+		memcpy(node, f->inner + (off - f->inner_off), NODE);	/* checked at open */
+	else if ((err = read_at(f, node, NODE, off)) != 0)
 		return err;
 	cnt = get_le16(node + 6);
 	if (memcmp(node, NODE_MAGIC, 4) != 0 || get_le32(node + NODE - 4) != strata_crc32c(node, NODE - 4) ||

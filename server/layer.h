@@ -34,7 +34,8 @@
  *
  * Threads: a writer belongs to one thread; an open layer_file is
  * immutable and every read function may run on many threads at once
- * (pread only).  A point lookup costs height + 1 node reads plus its blobs.
+ * (pread only).  The index's upper levels are read (and checked) at open
+ * and kept in memory, so a point lookup reads one leaf plus its blobs.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,7 +48,7 @@
 #include "key.h"
 #include "lsn.h"
 
-#define LAYER_VALUE_MAX 65536	/* largest value a layer stores */
+#define LAYER_VALUE_MAX 16384	/* largest value a layer stores */
 #define LAYER_NAME_MAX	128
 
 enum layer_kind

@@ -386,6 +386,37 @@ str(json_t *o, const char *k)
 }
 
 static void
+print_tenant(json_t *x)
+{
+	printf("%-32s  %-8s  generation %lld  timelines %lld\n", str(x, "id"), str(x, "state"),
+		   (long long) json_integer_value(json_object_get(x, "generation")),
+		   (long long) json_integer_value(json_object_get(x, "timelines")));
+}
+
+static void print_timeline(json_t *tl);
+
+/* The reply of a list, create or delete: JSON, rows, or one line. */
+static void
+show(json_t *r, int as_json, void (*row) (json_t *), const char *sub, const char *what,
+	 const char *id)
+{
+	if (as_json)
+		print_json(r);
+	else if (json_is_array(r))
+	{
+		size_t		i;
+		json_t	   *x;
+
+		json_array_foreach(r, i, x)
+			row(x);
+	}
+	else if (strcmp(sub, "create") == 0)
+		row(r);
+	else
+		printf("deleted %s %s\n", what, id);
+}
+
+static void
 print_timeline(json_t *tl)
 {
 	printf("%-32s  %-8s  last %-14s  disk %-14s  gc %-14s  layers %3lld  ancestor %s%s%s\n",
@@ -433,22 +464,7 @@ cmd_api(const char *cmd, int argc, char **argv, const struct target *t, const ch
 		}
 		if (r == NULL)
 			return 1;
-		if (as_json)
-			print_json(r);
-		else if (json_is_array(r))
-		{
-			size_t		i;
-			json_t	   *x;
-
-			json_array_foreach(r, i, x)
-				printf("%-32s  %-8s  generation %lld  timelines %lld\n", str(x, "id"),
-					   str(x, "state"), (long long) json_integer_value(json_object_get(x, "generation")),
-					   (long long) json_integer_value(json_object_get(x, "timelines")));
-		}
-		else if (strcmp(sub, "create") == 0)
-			printf("created tenant %s\n", str(r, "id"));
-		else
-			printf("deleted tenant %s\n", arg);
+		show(r, as_json, print_tenant, sub, "tenant", arg);
 	}
 	else if (strcmp(cmd, "timeline") == 0)
 	{
@@ -478,20 +494,7 @@ cmd_api(const char *cmd, int argc, char **argv, const struct target *t, const ch
 		}
 		if (r == NULL)
 			return 1;
-		if (as_json)
-			print_json(r);
-		else if (json_is_array(r))
-		{
-			size_t		i;
-			json_t	   *x;
-
-			json_array_foreach(r, i, x)
-				print_timeline(x);
-		}
-		else if (strcmp(sub, "create") == 0)
-			print_timeline(r);
-		else
-			printf("deleted timeline %s\n", arg);
+		show(r, as_json, print_timeline, sub, "timeline", arg);
 	}
 	else
 	{

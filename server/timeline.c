@@ -430,26 +430,27 @@ tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen, struct inmem *
 	return 0;
 }
 
-lsn_t
-tl_disk_consistent_lsn(struct timeline *tl)
+static lsn_t
+locked_lsn(struct timeline *tl, const lsn_t *field)
 {
 	lsn_t		l;
 
 	pthread_mutex_lock(&tl->lock);
-	l = tl->disk_consistent_lsn;
+	l = *field;
 	pthread_mutex_unlock(&tl->lock);
 	return l;
 }
 
 lsn_t
+tl_disk_consistent_lsn(struct timeline *tl)
+{
+	return locked_lsn(tl, &tl->disk_consistent_lsn);
+}
+
+lsn_t
 tl_gc_cutoff(struct timeline *tl)
 {
-	lsn_t		l;
-
-	pthread_mutex_lock(&tl->lock);
-	l = tl->gc_cutoff;
-	pthread_mutex_unlock(&tl->lock);
-	return l;
+	return locked_lsn(tl, &tl->gc_cutoff);
 }
 
 int
@@ -679,6 +680,19 @@ tl_nblocks(struct timeline *tl, const struct proto_rel *rel, lsn_t lsn, uint32_t
 	uint64_t	n;
 	int			err;
 
+	/*
+	 * At or past the newest acknowledged LSN the directory has the answer
+	 * (it holds exactly the acknowledged state); older reads go to history.
+	 */
+	if (lsn >= atomic_load(&tl->last_record_lsn) && atomic_load(&tl->state) != TL_BROKEN)
+	{
+		struct reldir_ent *e = reldir_find(tl->reldir, rel);
+
+		if (e == NULL)
+			return STRATA_ENOTFOUND;
+		*nblocks = e->nblocks;
+		return 0;
+	}
 	rel_key(rel, KEY_BLK_SIZE, key);
 	if ((err = tl_read(tl, key, lsn, val, &len)) != 0)
 		return err;

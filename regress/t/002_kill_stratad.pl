@@ -34,22 +34,11 @@ note "pgbench: $bench_out $bench_err";
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the compute kept running');
 
 # money is conserved: every committed transfer is in history and balances
-my $check = q{
-	SELECT (SELECT sum(abalance) FROM pgbench_accounts) =
-	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-	   AND (SELECT sum(bbalance) FROM pgbench_branches) =
-	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-	   AND (SELECT sum(tbalance) FROM pgbench_tellers) =
-	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-};
-is($node->safe_psql('postgres', $check), 't', 'balances match history');
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM (SELECT bt_index_check(c.oid, true)
-	  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-	 WHERE c.relname LIKE 'pgbench%') s}), '3', 'pgbench indexes pass amcheck');
+is(pgbench_money_check($node), 't', 'balances match history');
+is(pgbench_amcheck($node), '3', 'pgbench indexes pass amcheck');
 
 # and all of it survives a restart of both
 $node->restart;
-is($node->safe_psql('postgres', $check), 't', 'balances match history after restart');
+is(pgbench_money_check($node), 't', 'balances match history after restart');
 $node->stop;
 done_testing();

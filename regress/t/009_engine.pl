@@ -46,19 +46,10 @@ unlike(stratad_log($node), qr/GC verification failed/, 'every GC kept reads unch
 like(stratad_log($node), qr/compacted \d+ L0 layers/, 'compaction ran');
 like(stratad_log($node), qr/GC removed \d+ layers/, 'GC removed layers');
 
-my $check = q{
-	SELECT (SELECT sum(abalance) FROM pgbench_accounts) =
-	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-	   AND (SELECT sum(bbalance) FROM pgbench_branches) =
-	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-};
-is($node->safe_psql('postgres', $check), 't', 'balances match history');
-is($node->safe_psql('postgres', q{
-	SELECT count(*) FROM (SELECT bt_index_check(c.oid, true)
-	  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-	 WHERE c.relname LIKE 'pgbench%') s}), '3', 'pgbench indexes pass amcheck');
+is(pgbench_money_check($node), 't', 'balances match history');
+is(pgbench_amcheck($node), '3', 'pgbench indexes pass amcheck');
 $node->restart;
-is($node->safe_psql('postgres', $check), 't', 'balances match history after a restart');
+is(pgbench_money_check($node), 't', 'balances match history after a restart');
 
 # ---- the API: tenants, timelines, branches, errors ----
 my $t2 = 'ab' x 16;

@@ -12,7 +12,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(strata_node stratad_pid stratad_status wait_until
-  stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids);
+  stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids
+  pgbench_money_check pgbench_amcheck);
 
 # A new cluster whose compute runs on the embedded strata sidecar.
 sub strata_node
@@ -80,6 +81,30 @@ sub stratad_api
 	my $res = HTTP::Tiny->new(timeout => 120)->request($method, "http://$addr$path", \%opt);
 	my $json = eval { JSON::PP::decode_json($res->{content}) };
 	return ($res->{status}, $json);
+}
+
+# pgbench's invariant: every committed transfer is in history and in the
+# balances.  Returns 't' when it holds.
+sub pgbench_money_check
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', q{
+	SELECT (SELECT sum(abalance) FROM pgbench_accounts) =
+	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
+	   AND (SELECT sum(bbalance) FROM pgbench_branches) =
+	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
+	   AND (SELECT sum(tbalance) FROM pgbench_tellers) =
+	       (SELECT coalesce(sum(delta), 0) FROM pgbench_history)});
+}
+
+# amcheck (heapallindexed) on pgbench's indexes: the number that pass.
+sub pgbench_amcheck
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres', q{
+	SELECT count(*) FROM (SELECT bt_index_check(c.oid, true)
+	  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	 WHERE c.relname LIKE 'pgbench%') s});
 }
 
 # The embedded tenant and timeline ids.
