@@ -22,6 +22,7 @@
 #include "slog.h"
 #include "strata_err.h"
 #include "tenant.h"
+#include "throttle.h"
 #include "timeline.h"
 
 static int
@@ -113,9 +114,48 @@ timeline_json(struct timeline *tl)
 static json_t *
 tenant_json(struct tenant *t)
 {
-	return json_pack("{s:s, s:s, s:i, s:i}", "id", t->hex,
+	struct throttle_conf tc;
+
+	throttle_get_conf(&t->throttle, &tc);
+	return json_pack("{s:s, s:s, s:i, s:i, s:{s:i, s:i}}", "id", t->hex,
 					 "state", t->state == TENANT_ACTIVE ? "Active" : "Stopping",
-					 "generation", (int) t->generation, "timelines", (int) t->ntl);
+					 "generation", (int) t->generation, "timelines", (int) t->ntl,
+					 "getpage_throttle", "rate_per_sec", (int) tc.rate, "burst", (int) tc.burst);
+}
+
+static json_t *read_body(struct evhttp_request *req);
+
+/* PUT /v1/tenant/{t}/config: {"getpage_throttle": {"rate_per_sec": N, "burst": B} | null} */
+static void
+tenant_config(struct evhttp_request *req, struct server *srv, struct tenant *t)
+{
+	json_t	   *body = read_body(req);
+	json_t	   *th = body ? json_object_get(body, "getpage_throttle") : NULL;
+	struct throttle_conf tc = {0, 1};
+	int			err;
+
+	if (body == NULL || (th && !json_is_null(th) &&
+						 (!json_is_object(th) ||
+						  !json_is_integer(json_object_get(th, "rate_per_sec")) ||
+						  json_integer_value(json_object_get(th, "rate_per_sec")) < 0 ||
+						  json_integer_value(json_object_get(th, "rate_per_sec")) > 10000000)))
+	{
+		json_decref(body);
+		http_reply_error(req, 400, "expected {\"getpage_throttle\": {\"rate_per_sec\": N, \"burst\": B}} or null");
+		return;
+	}
+	if (th && json_is_object(th))
+	{
+		tc.rate = (uint32_t) json_integer_value(json_object_get(th, "rate_per_sec"));
+		if (json_is_integer(json_object_get(th, "burst")) &&
+			json_integer_value(json_object_get(th, "burst")) > 0)
+			tc.burst = (uint32_t) json_integer_value(json_object_get(th, "burst"));
+	}
+	json_decref(body);
+	if ((err = registry_set_throttle(srv->reg, t, &tc)) != 0)
+		reply_err(req, err, "could not save the tenant's config");
+	else
+		http_reply_json(req, 200, tenant_json(t));
 }
 
 static json_t *
@@ -259,6 +299,14 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 			else
 				http_reply_json(req, 200, json_object());
 		}
+		else
+			http_reply_error(req, 405, "method not allowed");
+		return;
+	}
+	if (strcmp(rest, "/config") == 0)
+	{
+		if (cmd == EVHTTP_REQ_PUT)
+			tenant_config(req, srv, t);
 		else
 			http_reply_error(req, 405, "method not allowed");
 		return;

@@ -8,6 +8,8 @@
  *	POST   /v1/tenant                          {"new_tenant_id"?} -> 201
  *	GET    /v1/tenant/{t}                      one tenant
  *	DELETE /v1/tenant/{t}                      shut down and remove
+ *	PUT    /v1/tenant/{t}/config               {"getpage_throttle": {"rate_per_sec",
+ *	       "burst"} | null}: the tenant's GETPAGE throttle, at run time
  *	GET    /v1/tenant/{t}/timeline             list timelines
  *	POST   /v1/tenant/{t}/timeline             {"new_timeline_id"?,
  *	       "ancestor_timeline_id"?, "ancestor_start_lsn"?} -> 201

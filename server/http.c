@@ -238,7 +238,21 @@ metrics(struct evhttp_request *req, struct server *srv)
 	gauge(b, "strata_timeline_durability_epoch", "Bumped when acknowledged writes may have been lost.");
 	evbuffer_add_printf(b, "strata_timeline_durability_epoch %u\n", srv->id.epoch);
 	if (srv->reg)
+	{
 		timeline_metrics(b, srv->reg);
+		counter(b, "strata_pageservice_throttled_requests_total",
+				"GETPAGEs held by their tenant's throttle.");
+		for (uint32_t i = 0; i < srv->reg->ntenants; i++)
+			evbuffer_add_printf(b, "strata_pageservice_throttled_requests_total{tenant_id=\"%s\"} %llu\n",
+								srv->reg->tenants[i]->hex,
+								(unsigned long long) atomic_load(&srv->reg->tenants[i]->throttle.throttled));
+		counter(b, "strata_pageservice_throttle_wait_seconds_total",
+				"Time GETPAGEs were held by the throttle (not in execution time).");
+		for (uint32_t i = 0; i < srv->reg->ntenants; i++)
+			evbuffer_add_printf(b, "strata_pageservice_throttle_wait_seconds_total{tenant_id=\"%s\"} %.6f\n",
+								srv->reg->tenants[i]->hex,
+								atomic_load(&srv->reg->tenants[i]->throttle.wait_us) / 1e6);
+	}
 	counter(b, "strata_import_pages_total", "Pages imported from the compute's files.");
 	evbuffer_add_printf(b, "strata_import_pages_total %llu\n", (unsigned long long) m->import_pages);
 

@@ -39,6 +39,7 @@
 #include "timeline.h"
 #include "strata_err.h"
 #include "syncer.h"
+#include "throttle.h"
 
 #define STARTUP_MAX		10000
 #define QUERY_MAX		65536
@@ -97,6 +98,9 @@ conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->srv->m.connections--;
+	free(c->held);
+	if (c->throttle_ev)
+		event_free(c->throttle_ev);
 	if (c->owner && --c->srv->owner_conns == 0)
 		c->srv->owner_left = time(NULL);
 	bufferevent_free(c->bev);
@@ -576,6 +580,57 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
+/* ---------- throttle ---------- */
+
+static void
+on_throttle_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	uint8_t    *held = c->held;
+
+	(void) fd;
+	(void) what;
+	c->held = NULL;
+	c->blocked = 0;
+	if (c->state == CONN_COPY && held)
+		handle_request(c, held, c->held_len);
+	free(held);
+	if (c->state != CONN_CLOSING)
+		conn_process(c);
+}
+
+/*
+ * A GETPAGE is throttled when it is read, before anything else happens to
+ * it: the connection holds it (and reads nothing more) until its reserved
+ * slot comes; reservations are in arrival order, so waiters go FIFO.  No
+ * timeline reference is needed while waiting (the connection's is dropped
+ * if the timeline stops, and the held request then fails there).
+ */
+static int
+throttled(struct conn *c, const uint8_t *buf, size_t len)
+{
+	uint64_t	wait_us;
+	struct timeval tv;
+
+	if (len == 0 || buf[0] != PROTO_GETPAGE || c->tl == NULL || c->tl->throttle == NULL)
+		return 0;
+	if ((wait_us = throttle_reserve(c->tl->throttle, throttle_now_us())) == 0)
+		return 0;
+	if (c->throttle_ev == NULL &&
+		(c->throttle_ev = evtimer_new(c->srv->base, on_throttle_done, c)) == NULL)
+		return 0;				/* no timer: serve it now rather than stall */
+	if ((c->held = malloc(len)) == NULL)
+		return 0;
+	memcpy(c->held, buf, len);
+	c->held_len = len;
+	c->blocked = 1;
+	c->srv->m.throttled++;
+	tv.tv_sec = (time_t) (wait_us / 1000000);
+	tv.tv_usec = (suseconds_t) (wait_us % 1000000);
+	evtimer_add(c->throttle_ev, &tv);
+	return 1;
+}
+
 /* ---------- input ---------- */
 
 /* Parse and handle every complete message, unless blocked or paused. */
@@ -655,6 +710,8 @@ conn_process(struct conn *c)
 					conn_violation(c, "CopyData outside COPY");
 					return;
 				}
+				if (throttled(c, frame, len - 4))
+					return;
 				handle_request(c, frame, len - 4);
 				break;
 			case 'c':			/* CopyDone: the client ends the stream */

@@ -38,6 +38,9 @@ struct conn
 	char		options[512];	/* the startup packet's options */
 	int			owner;			/* counted in srv->owner_conns */
 	struct timeline *tl;		/* COPY: the timeline served (a ref) */
+	uint8_t    *held;			/* a GETPAGE held by the throttle (malloc'd) */
+	size_t		held_len;
+	struct event *throttle_ev;	/* fires when the held request may go */
 	struct conn *prev;
 	struct conn *next;
 };

@@ -37,6 +37,7 @@ struct server_metrics
 	uint64_t	sync_buckets[SYNC_BUCKETS]; /* cumulative counts per le */
 	double		sync_seconds_sum;
 	uint64_t	group_writes;
+	uint64_t	throttled;		/* GETPAGEs held by a tenant's throttle */
 	uint64_t	import_pages;
 };
 

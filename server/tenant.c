@@ -35,8 +35,13 @@ static int
 save_config(struct tenant *t)
 {
 	char		path[PATH_MAX];
-	json_t	   *o = json_pack("{s:s, s:I}", "tenant_id", t->hex,
-							  "generation", (json_int_t) t->generation);
+	struct throttle_conf tc;
+	json_t	   *o;
+
+	throttle_get_conf(&t->throttle, &tc);
+	o = json_pack("{s:s, s:I, s:{s:i, s:i}}", "tenant_id", t->hex,
+				  "generation", (json_int_t) t->generation,
+				  "getpage_throttle", "rate_per_sec", (int) tc.rate, "burst", (int) tc.burst);
 	int			err;
 
 	if (o == NULL)
@@ -66,6 +71,17 @@ load_config(struct tenant *t)
 		return STRATA_ECORRUPT;
 	}
 	t->generation = (uint32_t) json_integer_value(g);
+	{
+		json_t	   *th = json_object_get(o, "getpage_throttle");
+		struct throttle_conf tc = {0, 1};
+
+		if (json_is_object(th))
+		{
+			tc.rate = (uint32_t) json_integer_value(json_object_get(th, "rate_per_sec"));
+			tc.burst = (uint32_t) json_integer_value(json_object_get(th, "burst"));
+			throttle_configure(&t->throttle, &tc);
+		}
+	}
 	json_decref(o);
 	return 0;
 }
@@ -193,6 +209,7 @@ load_timelines(struct registry *reg, struct tenant *t)
 			if ((err = tl_load(path, t->id, ids[i], parent, t->generation, &t->conf, reg->base,
 							   &tl)) != 0)
 				break;
+			tl->throttle = &t->throttle;
 			if ((err = add_timeline(reg, t, tl)) != 0)
 			{
 				tl_shutdown(tl, 0);
@@ -225,6 +242,7 @@ tenant_alloc(struct registry *reg, const uint8_t id[16])
 	snprintf(t->dir, sizeof(t->dir), "%s/tenants/%s", reg->datadir, t->hex);
 	t->conf = reg->default_conf;
 	t->state = TENANT_ACTIVE;
+	throttle_init(&t->throttle);
 	return t;
 }
 
@@ -371,6 +389,7 @@ registry_close(struct registry *reg, int cancel)
 		reg->tenants[i]->state = TENANT_STOPPING;
 		stop_tenant_timelines(reg, reg->tenants[i], cancel);
 		free(reg->tenants[i]->tls);
+		throttle_destroy(&reg->tenants[i]->throttle);
 		free(reg->tenants[i]);
 	}
 	free(reg->tenants);
@@ -501,6 +520,7 @@ registry_delete_tenant(struct registry *reg, const uint8_t id[16])
 		err = delete_dir(t->dir, parent);
 	slog(SLOG_INFO, "deleted tenant %s", t->hex);
 	free(t->tls);
+	throttle_destroy(&t->throttle);
 	free(t);
 	return err;
 }
@@ -539,6 +559,7 @@ registry_create_timeline(struct registry *reg, struct tenant *t, const uint8_t i
 	if ((err = tl_create(dir, t->id, id, parent, ancestor_lsn, t->generation, &t->conf,
 						 reg->base, &tl)) != 0)
 		return err;
+	tl->throttle = &t->throttle;
 	if ((err = add_timeline(reg, t, tl)) != 0)
 	{
 		tl_shutdown(tl, 1);
@@ -549,6 +570,16 @@ registry_create_timeline(struct registry *reg, struct tenant *t, const uint8_t i
 	if (out)
 		*out = tl;
 	return 0;
+}
+
+int
+registry_set_throttle(struct registry *reg, struct tenant *t, const struct throttle_conf *c)
+{
+	(void) reg;
+	throttle_configure(&t->throttle, c);
+	slog(SLOG_INFO, "tenant %s: GETPAGE throttle %s (%u/s, burst %u)", t->hex,
+		 c->rate ? "on" : "off", c->rate, c->burst);
+	return save_config(t);
 }
 
 int

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "lsn.h"
+#include "throttle.h"
 #include "timeline.h"
 
 struct event_base;
@@ -44,6 +45,7 @@ struct tenant
 	uint32_t	generation;
 	uint32_t	ntl;
 	struct timeline **tls;
+	struct throttle throttle;	/* GETPAGE throttle of all its timelines */
 };
 
 /* Called before a timeline shuts down, so connections using it go first. */
@@ -93,6 +95,10 @@ extern int	registry_delete_timeline(struct registry *reg, struct tenant *t, cons
 /* Create the tenant and (root) timeline if they do not exist (the embedded default). */
 extern int	registry_ensure_timeline(struct registry *reg, const uint8_t tenant[16],
 									 const uint8_t timeline[16]);
+
+/* Set the tenant's GETPAGE throttle (rate 0: off) and persist it. */
+extern int	registry_set_throttle(struct registry *reg, struct tenant *t,
+								  const struct throttle_conf *c);
 
 /* fdatasync every timeline's logs (the sync thread). */
 extern int	registry_sync_all(struct registry *reg);

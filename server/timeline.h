@@ -47,6 +47,7 @@
 
 struct event_base;
 struct event;
+struct throttle;
 struct timeline;
 
 enum tl_state
@@ -113,6 +114,7 @@ struct timeline
 	lsn_t		ancestor_lsn;
 	uint32_t	generation;
 	_Atomic int refs;
+	struct throttle *throttle;	/* the tenant's GETPAGE throttle (borrowed), or NULL */
 
 	/* loop thread */
 	struct event_base *base;

@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 use StrataTest;
 
 my $opts = '--checkpoint-distance 131072 --compaction-threshold 2 '
@@ -29,12 +30,18 @@ for my $point (qw(flush-after-layer manifest-write publish-after-manifest compac
 	my $pid = stratad_pid($node);
 	touch($once);
 	# enough writes for freezes, flushes and compactions to reach the point
-	for my $i (1 .. 6)
+	for my $i (1 .. 20)
 	{
 		my $from = $rows + 1;
 		$rows += 500;
 		$node->psql('postgres', "INSERT INTO k SELECT g, repeat('x', 200) FROM generate_series($from, $rows) g");
 		$node->psql('postgres', 'CHECKPOINT');
+		# the background work runs after the acks: give it a moment
+		for (1 .. 20)
+		{
+			last if !-e $once;
+			usleep(100_000);
+		}
 		last if !-e $once;
 	}
 	ok(!-e $once, "stratad reached kill point $point");

@@ -50,7 +50,7 @@ sub flood
 	{
 		if ($pending eq '')
 		{
-			my $msg = pack('C Q> Q> Q> N N N C N', 2, $sent + 1, 0xFFFFFFFFFFFFFFFF, 0, 1663, $db,
+			my $msg = pack('C Q> Q> Q> N N N C N', 2, $sent + 1, ~0, 0, 1663, $db,
 				$rel, 0, $sent % $nblocks);
 			$pending = 'd' . pack('N', length($msg) + 4) . $msg;
 		}

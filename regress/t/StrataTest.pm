@@ -73,9 +73,11 @@ sub stratad_api
 	my ($node, $method, $path, $body) = @_;
 	require HTTP::Tiny;
 	require JSON::PP;
-	my $st = stratad_status($node);
-	my ($addr) = $st =~ /"http_addr"\s*:\s*"([^"]+)"/;
-	die "stratad has no http_addr yet" unless $addr;
+	my $addr;
+	# after a (re)start, wait for the sidecar to write its status file
+	wait_until(sub { (stratad_status($node) =~ /"http_addr"\s*:\s*"([^"]+)"/) && ($addr = $1) },
+		'stratad status file', 30);
+	die "stratad has no http_addr" unless $addr;
 	my %opt = (headers => { 'Content-Type' => 'application/json' });
 	$opt{content} = JSON::PP::encode_json($body) if defined $body;
 	my $res = HTTP::Tiny->new(timeout => 120)->request($method, "http://$addr$path", \%opt);

@@ -343,12 +343,17 @@ START_TEST(test_corruption)
 	layer_close(f);
 	flip(path, 8192 + 10);
 
-	/* the last index node (the root) */
+	/* the root (the upper levels are read and checked at open) */
 	flip(path, st.st_size - 100);
+	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
+	flip(path, st.st_size - 100);
+
+	/* the last leaf: found by the scrub */
+	flip(path, st.st_size - 8192 - 100);
 	f = open_layer();
-	ck_assert_int_eq(layer_get(f, key, LSN_MAX, collect_cb, &g), STRATA_ECORRUPT);
+	ck_assert_int_eq(layer_verify(f), STRATA_ECORRUPT);
 	layer_close(f);
-	flip(path, st.st_size - 100);
+	flip(path, st.st_size - 8192 - 100);
 
 	/* the summary: refused at open */
 	flip(path, 60);
