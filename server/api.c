@@ -19,6 +19,7 @@
 #include "http.h"
 #include "identity.h"
 #include "lsn.h"
+#include "pagetrace.h"
 #include "slog.h"
 #include "strata_err.h"
 #include "tenant.h"
@@ -403,6 +404,8 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 		start_work(req, tl, "compaction failed", 0, 1, 0);
 	else if (strcmp(sub, "/do_gc") == 0 && cmd == EVHTTP_REQ_PUT)
 		start_work(req, tl, "GC failed", 0, 0, 1);
+	else if (strcmp(sub, "/page_trace") == 0 && cmd == EVHTTP_REQ_GET)
+		pagetrace_start(tl, req, srv->base);
 	else
 		http_reply_error(req, 404, "not found");
 }

@@ -130,6 +130,7 @@ timeline_metrics(struct evbuffer *b, struct registry *reg)
 		{"strata_timeline_gc_layers_removed_total", "counter", "Layers removed by GC."},
 		{"strata_timeline_reads_total", "counter", "Key reads."},
 		{"strata_timeline_layers_visited_total", "counter", "Layers visited by key reads (read amplification)."},
+		{"strata_timeline_gc_compactions_total", "counter", "gc-compaction runs that rewrote history below the GC cutoff."},
 	};
 
 	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++)
@@ -187,6 +188,9 @@ timeline_metrics(struct evbuffer *b, struct registry *reg)
 					case 12:
 						v = atomic_load(&tl->layers_visited);
 						break;
+					case 13:
+						v = atomic_load(&tl->gc_rewrites);
+						break;
 				}
 				tl_snapshot_put(s);
 				evbuffer_add_printf(b, "%s{tenant_id=\"%s\",timeline_id=\"%s\"} %llu\n",
@@ -194,6 +198,69 @@ timeline_metrics(struct evbuffer *b, struct registry *reg)
 									(unsigned long long) v);
 			}
 	}
+}
+
+static void
+hist_print(struct evbuffer *b, const char *name, const char *label, const struct hist *h)
+{
+	const char *sep = label[0] ? "," : "";
+
+	for (int i = 0; i < EXEC_BUCKETS; i++)
+		evbuffer_add_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, sep,
+							server_exec_bucket_le[i], (unsigned long long) h->le[i]);
+	evbuffer_add_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, sep,
+						(unsigned long long) h->count);
+	evbuffer_add_printf(b, "%s_sum%s%s%s %.9f\n%s_count%s%s%s %llu\n",
+						name, label[0] ? "{" : "", label, label[0] ? "}" : "", h->sum,
+						name, label[0] ? "{" : "", label, label[0] ? "}" : "",
+						(unsigned long long) h->count);
+}
+
+/* Pipelining, batching and the per-request timer state machine. */
+static void
+page_service_metrics(struct evbuffer *b, const struct server_metrics *m)
+{
+	static const char *const phases[RQ_NPHASES] = {
+		"received", "throttled", "batched", "executing", "flushing", "done"
+	};
+	char		label[64];
+
+	evbuffer_add_printf(b, "# HELP strata_pageservice_execution_seconds Time requests spent executing "
+						"(storage read or write), by operation; throttling and queueing excluded.\n"
+						"# TYPE strata_pageservice_execution_seconds histogram\n");
+	for (int t = 0; t <= PROTO_TEST; t++)
+		if (proto_is_request((uint8_t) t) && m->requests[t] > 0)
+		{
+			snprintf(label, sizeof(label), "op=\"%s\"", proto_tag_name((uint8_t) t));
+			hist_print(b, "strata_pageservice_execution_seconds", label, &m->exec[t]);
+		}
+	evbuffer_add_printf(b, "# HELP strata_pageservice_flush_seconds Time from a batch's responses "
+						"being queued to their last byte reaching the socket.\n"
+						"# TYPE strata_pageservice_flush_seconds histogram\n");
+	hist_print(b, "strata_pageservice_flush_seconds", "", &m->flush);
+	evbuffer_add_printf(b, "# HELP strata_pageservice_batch_size GETPAGEs per executed batch.\n"
+						"# TYPE strata_pageservice_batch_size histogram\n");
+	for (int k = 0; k < BATCH_BUCKETS; k++)
+		evbuffer_add_printf(b, "strata_pageservice_batch_size_bucket{le=\"%d\"} %llu\n", 1 << k,
+							(unsigned long long) m->batch_le[k]);
+	evbuffer_add_printf(b, "strata_pageservice_batch_size_bucket{le=\"+Inf\"} %llu\n"
+						"strata_pageservice_batch_size_sum %llu\n"
+						"strata_pageservice_batch_size_count %llu\n",
+						(unsigned long long) m->batch_count, (unsigned long long) m->batch_sum,
+						(unsigned long long) m->batch_count);
+	counter(b, "strata_pageservice_phase_seconds_total",
+			"Time requests spent in each phase of their life.");
+	for (int p = 0; p < RQ_DONE; p++)
+		evbuffer_add_printf(b, "strata_pageservice_phase_seconds_total{phase=\"%s\"} %.9f\n",
+							phases[p], m->phase_seconds[p]);
+	counter(b, "strata_pageservice_cancelled_requests_total",
+			"Requests dropped unanswered because their connection closed.");
+	evbuffer_add_printf(b, "strata_pageservice_cancelled_requests_total %llu\n",
+						(unsigned long long) m->cancelled);
+	counter(b, "strata_pageservice_worker_reads_total",
+			"Batches read on a read worker thread (history that may need the disk).");
+	evbuffer_add_printf(b, "strata_pageservice_worker_reads_total %llu\n",
+						(unsigned long long) m->worker_reads);
 }
 
 static void
@@ -235,6 +302,7 @@ metrics(struct evhttp_request *req, struct server *srv)
 	evbuffer_add_printf(b, "strata_log_sync_seconds_bucket{le=\"+Inf\"} %llu\n"
 						"strata_log_sync_seconds_sum %.6f\nstrata_log_sync_seconds_count %llu\n",
 						(unsigned long long) m->syncs, m->sync_seconds_sum, (unsigned long long) m->syncs);
+	page_service_metrics(b, m);
 	gauge(b, "strata_timeline_durability_epoch", "Bumped when acknowledged writes may have been lost.");
 	evbuffer_add_printf(b, "strata_timeline_durability_epoch %u\n", srv->id.epoch);
 	if (srv->reg)

@@ -12,6 +12,25 @@
  * conn_process() performs the transitions; conn_close() enters CLOSING,
  * which flushes queued output (bounded by a timeout) and frees.
  *
+ * In COPY, two stages per connection (ARCHITECTURE.md, page service):
+ *
+ *	reader (conn_process): parses requests, throttles GETPAGEs, folds
+ *	  consecutive GETPAGEs into the pending batch (max_batch_size); any
+ *	  other request is a batch of its own.  It stops while the pending
+ *	  batch is closed, i.e. while the executor has not taken it.
+ *	executor (exec_start .. exec_finish): runs one batch: a vectored read
+ *	  (tl_pages_begin on the loop, tl_pages_finish on a read worker when
+ *	  anything must come from history), then queues the responses in
+ *	  request order.  A write waits for its group write's ack, a SYNC for
+ *	  the sync thread.
+ *
+ * The executor takes a strong timeline reference only around the storage
+ * read; while a batch waits (for the handoff, the worker, the client to
+ * read) the connection holds a weak handle only (handles.h), so a client
+ * that never reads cannot hold up a timeline's shutdown (I3, I4).  With
+ * pipelining off, the reader reads nothing while a batch executes or its
+ * responses wait to be written (serial read -> execute -> flush).
+ *
  *-------------------------------------------------------------------------
  */
 #include "pagesvc.h"
@@ -24,6 +43,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -34,6 +54,7 @@
 #include "bytes.h"
 #include "key.h"
 #include "lsn.h"
+#include "pagetrace.h"
 #include "slog.h"
 #include "tenant.h"
 #include "timeline.h"
@@ -62,6 +83,11 @@ struct waiter
 	struct waiter *next;
 };
 
+const double server_exec_bucket_le[EXEC_BUCKETS] = {
+	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.1, 1, 10,
+};
+
 static struct conn *conns;
 static uint64_t next_conn_id;
 static struct evconnlistener *unix_listener;
@@ -78,8 +104,129 @@ static uint8_t frame[COPY_MAX];
 static uint8_t out[PROTO_HDR_SIZE + 64 + PROTO_PAGE_SIZE + 512];
 
 static void conn_process(struct conn *c);
+static void exec_kick(struct conn *c);
+
+/* ---------- timing ---------- */
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void
+hist_add(struct hist *h, double seconds)
+{
+	for (int i = 0; i < EXEC_BUCKETS; i++)
+		if (seconds <= server_exec_bucket_le[i])
+			h->le[i]++;
+	h->count++;
+	h->sum += seconds;
+}
+
+/*
+ * The timer state machine: a request leaves its phase for a later one,
+ * and the time it spent there is accounted to that phase, once.  Skipped
+ * phases account nothing; leaving EXECUTING also feeds the execution-time
+ * histogram of its operation.
+ */
+static void
+rq_enter(struct server *srv, struct preq *p, enum rq_phase to, uint64_t now)
+{
+	double		dt;
+
+	if (to <= p->phase)
+		return;
+	dt = (double) (now - p->since_ns) / 1e9;
+	srv->m.phase_seconds[p->phase] += dt;
+	if (p->phase == RQ_EXECUTING)
+		hist_add(&srv->m.exec[p->req.tag <= PROTO_TEST ? p->req.tag : 0], dt);
+	p->phase = to;
+	p->since_ns = now;
+}
+
+/* Requests dropped unanswered: account what they went through. */
+static void
+batch_cancel(struct server *srv, struct batch *b)
+{
+	uint64_t	now = now_ns();
+
+	for (uint32_t i = 0; i < b->n; i++)
+		if (b->r[i].phase < RQ_FLUSHING)
+		{
+			rq_enter(srv, &b->r[i], RQ_DONE, now);
+			srv->m.cancelled++;
+		}
+	if (b->raw)
+	{
+		srv->m.cancelled++;
+		free(b->raw);
+		b->raw = NULL;
+	}
+	b->n = 0;
+	b->closed = 0;
+}
+
+/* Output drained: batches whose responses all reached the socket are flushed. */
+static void
+on_out_drain(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+	uint64_t	now;
+
+	(void) buf;
+	if (info->n_deleted == 0)
+		return;
+	c->out_drained += info->n_deleted;
+	if (c->fl_n == 0)
+		return;
+	now = now_ns();
+	while (c->fl_n > 0 && c->fl[c->fl_head].end <= c->out_drained)
+	{
+		double		dt = (double) (now - c->fl[c->fl_head].t_ns) / 1e9;
+
+		hist_add(&c->srv->m.flush, dt);
+		c->srv->m.phase_seconds[RQ_FLUSHING] += dt * c->fl[c->fl_head].n;
+		c->fl_head = (c->fl_head + 1) % FLUSH_RING;
+		c->fl_n--;
+	}
+}
+
+/* A batch's responses are queued: time their flush. */
+static void
+flush_track(struct conn *c, uint32_t n, uint64_t now)
+{
+	int			slot;
+
+	if (c->fl_n == FLUSH_RING)
+	{
+		/* far behind: account the oldest as flushed now */
+		hist_add(&c->srv->m.flush, (double) (now - c->fl[c->fl_head].t_ns) / 1e9);
+		c->fl_head = (c->fl_head + 1) % FLUSH_RING;
+		c->fl_n--;
+	}
+	slot = (c->fl_head + c->fl_n) % FLUSH_RING;
+	c->fl[slot].end = c->out_queued;
+	c->fl[slot].t_ns = now;
+	c->fl[slot].n = n;
+	c->fl_n++;
+}
 
 /* ---------- output ---------- */
+
+static void
+batch_free(struct batch *b)
+{
+	free(b->r);
+	free(b->rd);
+	free(b->raw);
+	b->r = NULL;
+	b->rd = NULL;
+	b->raw = NULL;
+}
 
 /* Free the connection once its output drained, or after a timeout. */
 static void
@@ -91,6 +238,13 @@ conn_free(struct conn *c)
 	for (struct waiter *w = sync_waiters; w; w = w->next)
 		if (w->conn == c)
 			w->conn = NULL;
+	if (c->in_worker)
+	{
+		/* its read finishes (it holds the timeline only for that), then we go */
+		c->free_pending = 1;
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		return;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -103,6 +257,15 @@ conn_free(struct conn *c)
 		event_free(c->throttle_ev);
 	if (c->owner && --c->srv->owner_conns == 0)
 		c->srv->owner_left = time(NULL);
+	if (c->pend)
+	{
+		batch_cancel(c->srv, c->pend);
+		batch_cancel(c->srv, c->exec);
+	}
+	batch_free(&c->bat[0]);
+	batch_free(&c->bat[1]);
+	free(c->pages);
+	hcache_shutdown(&c->hc);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -117,10 +280,13 @@ conn_close(struct conn *c)
 	c->state = CONN_CLOSING;
 	bufferevent_disable(c->bev, EV_READ);
 	/* never hold a timeline while waiting for a client to read (I3) */
-	if (c->tl)
+	hcache_shutdown(&c->hc);
+	c->h = NULL;
+	if (c->pend)
 	{
-		tl_unref(c->tl);
-		c->tl = NULL;
+		batch_cancel(c->srv, c->pend);
+		if (!c->in_worker && !c->exec_busy)
+			batch_cancel(c->srv, c->exec);
 	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 	{
@@ -145,6 +311,13 @@ conn_violation(struct conn *c, const char *fmt, ...)
 		 msg, (unsigned long long) c->id, c->app[0] ? c->app : "-");
 	c->srv->m.protocol_violations++;
 	pgwire_put_error(c, "FATAL", "08P01", msg);
+	conn_close(c);
+}
+
+static void
+shutting_down(struct conn *c)
+{
+	pgwire_put_error(c, "FATAL", "57P01", "terminating connection because the timeline is shutting down");
 	conn_close(c);
 }
 
@@ -182,6 +355,7 @@ static void
 reply_frame(struct conn *c, size_t len)
 {
 	pgwire_put_msg(c, 'd', out, len);
+	c->out_queued += len + 5;
 }
 
 static void
@@ -215,25 +389,180 @@ reply_ok(struct conn *c, const struct proto_req *req, const struct proto_resp *r
 }
 
 static void
-reply_lsn(struct conn *c, const struct proto_req *req, lsn_t lsn)
+reply_lsn(struct conn *c, const struct proto_req *req, lsn_t lsn, struct timeline *tl)
 {
 	struct proto_resp resp;
 
 	memset(&resp, 0, sizeof(resp));
 	resp.stored_lsn = lsn;
-	resp.count = c->tl ? tl_last_reset_count(c->tl) : 0;
+	resp.count = tl ? tl_last_reset_count(tl) : 0;
 	reply_ok(c, req, &resp);
 }
 
-/* ---------- group writes and syncs ---------- */
-
 static void
-unblock(struct conn *c)
+reply_getpage(struct conn *c, const struct proto_req *req, int err, const uint8_t *page)
 {
-	c->blocked = 0;
-	if (c->state != CONN_CLOSING)
+	struct proto_resp resp;
+	char		detail[128];
+
+	if (err == 0)
+	{
+		memset(&resp, 0, sizeof(resp));
+		resp.page = page;
+		reply_ok(c, req, &resp);
+		return;
+	}
+	if (err == STRATA_EINVAL)
+	{
+		reply_error(c, req, err, "request LSN is 0 or older than not_modified_since");
+		return;
+	}
+	snprintf(detail, sizeof(detail), "block %u: %s", req->blk,
+			 err == STRATA_EEOF ? "beyond the end of the relation" :
+			 err == STRATA_ENOTFOUND ? "relation fork does not exist" :
+			 strata_strerror(err));
+	reply_error(c, req, err, detail);
+}
+
+/* ---------- the executor ---------- */
+
+/* The executing batch is answered (or dropped): take the next one. */
+static void
+exec_done(struct conn *c)
+{
+	struct batch *b = c->exec;
+	uint64_t	now = now_ns();
+
+	for (uint32_t i = 0; i < b->n; i++)
+		rq_enter(c->srv, &b->r[i], RQ_FLUSHING, now);
+	if (b->n > 0 && c->state != CONN_CLOSING)
+		flush_track(c, b->n, now);
+	for (uint32_t i = 0; i < b->n; i++)
+		b->r[i].phase = RQ_DONE;	/* the flush is accounted per batch */
+	b->n = 0;
+	b->closed = 0;
+	free(b->raw);
+	b->raw = NULL;
+	c->exec_busy = 0;
+	if (c->state == CONN_CLOSING)
+		return;
+	exec_kick(c);
+	if (!c->exec_busy || c->srv->pipelining)
 		conn_process(c);
 }
+
+/* Queue the responses of a GETPAGE batch, in request order. */
+static void
+getpage_answer(struct conn *c)
+{
+	struct batch *b = c->exec;
+	struct timeline *tl = c->h ? c->h->tl : NULL;
+	struct page_trace *trace = tl ? tl->trace : NULL;
+	uint64_t	now = now_ns();
+
+	for (uint32_t i = 0; i < b->n; i++)
+	{
+		struct preq *p = &b->r[i];
+		int			err = p->rd == UINT32_MAX ? p->err : b->rd[p->rd].err;
+
+		rq_enter(c->srv, p, RQ_FLUSHING, now);
+		if (c->state == CONN_CLOSING)
+			continue;
+		reply_getpage(c, &p->req, err, err == 0 ? b->rd[p->rd].page : NULL);
+		if (trace)
+			pagetrace_add(trace, &p->req, err ? wire_code(err) : 0, now - p->recv_ns);
+	}
+}
+
+static void
+read_run(struct work *w)
+{
+	struct batch *b = (struct batch *) w;
+
+	(void) tl_pages_finish(b->tl, b->snap, b->rd, b->nrd);
+}
+
+static void
+read_done(struct work *w)
+{
+	struct batch *b = (struct batch *) w;
+	struct conn *c = b->c;
+
+	tl_snapshot_put(b->snap);
+	b->snap = NULL;
+	tl_unref(b->tl);
+	b->tl = NULL;
+	c->in_worker = 0;
+	if (c->free_pending)
+	{
+		batch_cancel(c->srv, b);
+		c->exec_busy = 0;
+		conn_free(c);
+		return;
+	}
+	getpage_answer(c);
+	exec_done(c);
+}
+
+/* A GETPAGE batch: answer from memory on the loop, or read on a worker. */
+static void
+exec_getpages(struct conn *c, struct batch *b)
+{
+	struct timeline *tl = handle_upgrade(c->h);
+	uint64_t	now = now_ns();
+	lsn_t		last;
+
+	if (tl == NULL)
+	{
+		shutting_down(c);
+		exec_done(c);
+		return;
+	}
+	last = atomic_load(&tl->last_record_lsn);
+	b->nrd = 0;
+	for (uint32_t i = 0; i < b->n; i++)
+	{
+		struct preq *p = &b->r[i];
+
+		rq_enter(c->srv, p, RQ_EXECUTING, now);
+		/* phase 1 never waits for an LSN: read at what we have */
+		if (p->req.request_lsn == LSN_INVALID || p->req.request_lsn < p->req.nms)
+		{
+			p->rd = UINT32_MAX;
+			p->err = STRATA_EINVAL;
+			continue;
+		}
+		p->rd = b->nrd;
+		b->rd[b->nrd++] = (struct tl_page_read) {
+			.rel = p->req.rel,
+			.blk = p->req.blk,
+			.lsn = p->req.request_lsn < last ? p->req.request_lsn : last,
+			.page = c->pages[i],
+		};
+	}
+	c->srv->m.batch_count++;
+	c->srv->m.batch_sum += b->n;
+	for (int k = 0; k < BATCH_BUCKETS; k++)
+		if (b->n <= (1u << k))
+			c->srv->m.batch_le[k]++;
+	if (b->nrd > 0 && tl_pages_begin(tl, b->rd, b->nrd, &b->snap) > 0)
+	{
+		/* history may need the disk: a worker reads it, we go on */
+		b->tl = tl;
+		b->c = c;
+		b->work.run = read_run;
+		b->work.done = read_done;
+		c->in_worker = 1;
+		c->srv->m.worker_reads++;
+		workers_submit(c->srv->workers, &b->work);
+		return;
+	}
+	tl_unref(tl);
+	getpage_answer(c);
+	exec_done(c);
+}
+
+/* ---------- group writes and syncs ---------- */
 
 /* Answer the writes of tl whose group reached the kernel (or failed). */
 static void
@@ -272,7 +601,7 @@ on_tl_progress(struct timeline *tl, void *arg)
 		else
 		{
 			acks_since_sync++;
-			reply_lsn(x->conn, &x->req, x->stored_lsn);
+			reply_lsn(x->conn, &x->req, x->stored_lsn, tl);
 		}
 	}
 	while (done)
@@ -280,7 +609,7 @@ on_tl_progress(struct timeline *tl, void *arg)
 		struct waiter *next = done->next;
 
 		if (done->conn)
-			unblock(done->conn);
+			exec_done(done->conn);
 		free(done);
 		done = next;
 	}
@@ -403,7 +732,7 @@ on_sync_done(uint64_t synced, int err, double seconds, void *arg)
 		struct waiter *next = done->next;
 
 		if (done->conn)
-			unblock(done->conn);
+			exec_done(done->conn);
 		free(done);
 		done = next;
 	}
@@ -425,59 +754,53 @@ on_sync_timer(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* ---------- pagestream requests ---------- */
+/* ---------- other requests (one per batch) ---------- */
 
+/* Returns 1 if the answer comes later (exec_done then), 0 if answered. */
 static int
-add_write_waiter(struct conn *c, const struct proto_req *req, lsn_t lsn, uint64_t ticket)
+handle_change(struct conn *c, struct timeline *tl, const struct proto_req *req)
 {
-	struct waiter *w = calloc(1, sizeof(*w));
+	lsn_t		lsn = 0;
+	uint64_t	ticket = 0;
+	int			err = tl_prepare(tl, req, &lsn, &ticket);
+	struct waiter *w;
 
-	if (w == NULL)
-		return STRATA_ENOMEM;
+	if (err != 0)
+	{
+		reply_error(c, req, err, NULL);
+		return 0;
+	}
+	if (ticket == 0)
+	{
+		reply_lsn(c, req, lsn, tl);
+		return 0;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+	{
+		reply_error(c, req, STRATA_ENOMEM, NULL);
+		return 0;
+	}
 	w->conn = c;
-	w->tl = c->tl;
+	w->tl = tl;					/* borrowed: on_tl_stop clears it */
 	w->req = *req;
 	w->req.page = NULL;
 	w->stored_lsn = lsn;
 	w->ticket = ticket;
 	*write_tail = w;
 	write_tail = &w->next;
-	c->blocked = 1;
 	event_active(flush_ev, EV_TIMEOUT, 0);
-	return 0;
+	return 1;
 }
 
-static void
-handle_change(struct conn *c, const struct proto_req *req)
-{
-	lsn_t		lsn = 0;
-	uint64_t	ticket = 0;
-	int			err = tl_prepare(c->tl, req, &lsn, &ticket);
-
-	if (err != 0)
-	{
-		reply_error(c, req, err, NULL);
-		return;
-	}
-	if (ticket == 0)
-	{
-		reply_lsn(c, req, lsn);
-		return;
-	}
-	if (add_write_waiter(c, req, lsn, ticket) != 0)
-		reply_error(c, req, STRATA_ENOMEM, NULL);
-}
-
-static void
+static int
 handle_sync(struct conn *c, const struct proto_req *req)
 {
-	struct waiter *w;
+	struct waiter *w = calloc(1, sizeof(*w));
 
-	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 	{
 		reply_error(c, req, STRATA_ENOMEM, NULL);
-		return;
+		return 0;
 	}
 	w->conn = c;
 	w->req = *req;
@@ -485,83 +808,46 @@ handle_sync(struct conn *c, const struct proto_req *req)
 	w->target = syncer_next_round(c->srv->syncer);
 	w->next = sync_waiters;
 	sync_waiters = w;
-	c->blocked = 1;
 	start_sync(c->srv);
+	return 1;
 }
 
-static void
-handle_request(struct conn *c, const uint8_t *buf, size_t len)
+/* Execute one non-GETPAGE request: 1 if its answer comes later. */
+static int
+exec_single(struct conn *c, struct timeline *tl, const struct proto_req *req)
 {
-	struct server *srv = c->srv;
-	struct proto_req req;
 	struct proto_resp resp;
-	lsn_t		last;
-	lsn_t		lsn;
+	lsn_t		last = atomic_load(&tl->last_record_lsn);
+	lsn_t		lsn = req->request_lsn < last ? req->request_lsn : last;
 	uint32_t	nblocks;
-	uint8_t		page[PROTO_PAGE_SIZE];
 	int			err;
 
-	if (proto_decode_req(buf, len, &req) != 0)
-	{
-		conn_violation(c, "malformed pagestream message (tag %u, %zu bytes)",
-				  len > 0 ? buf[0] : 0, len);
-		return;
-	}
-	srv->m.requests[req.tag]++;
-	if (req.request_lsn == LSN_INVALID || req.request_lsn < req.nms)
-	{
-		reply_error(c, &req, STRATA_EINVAL, "request LSN is 0 or older than not_modified_since");
-		return;
-	}
-	if (c->tl == NULL || (atomic_load(&c->tl->state) != TL_ACTIVE &&
-						  atomic_load(&c->tl->state) != TL_BROKEN))
-	{
-		pgwire_put_error(c, "FATAL", "57P01", "terminating connection because the timeline is shutting down");
-		conn_close(c);
-		return;
-	}
-	/* phase 1 never waits for an LSN: read at what we have */
-	last = atomic_load(&c->tl->last_record_lsn);
-	lsn = req.request_lsn < last ? req.request_lsn : last;
 	memset(&resp, 0, sizeof(resp));
-
-	switch (req.tag)
+	if (req->request_lsn == LSN_INVALID || req->request_lsn < req->nms)
+	{
+		reply_error(c, req, STRATA_EINVAL, "request LSN is 0 or older than not_modified_since");
+		return 0;
+	}
+	switch (req->tag)
 	{
 		case PROTO_EXISTS:
-			err = tl_nblocks(c->tl, &req.rel, lsn, &nblocks);
+			err = tl_nblocks(tl, &req->rel, lsn, &nblocks);
 			resp.exists = err == 0;
-			reply_ok(c, &req, &resp);
-			return;
+			reply_ok(c, req, &resp);
+			return 0;
 		case PROTO_NBLOCKS:
-			err = tl_nblocks(c->tl, &req.rel, lsn, &nblocks);
-			if (err != 0)
+			if ((err = tl_nblocks(tl, &req->rel, lsn, &nblocks)) != 0)
 			{
-				reply_error(c, &req, err, "relation fork does not exist");
-				return;
+				reply_error(c, req, err, "relation fork does not exist");
+				return 0;
 			}
 			resp.nblocks = nblocks;
-			reply_ok(c, &req, &resp);
-			return;
-		case PROTO_GETPAGE:
-			err = tl_getpage(c->tl, &req.rel, req.blk, lsn, page);
-			if (err != 0)
-			{
-				char		detail[128];
-
-				snprintf(detail, sizeof(detail), "block %u: %s", req.blk,
-						 err == STRATA_EEOF ? "beyond the end of the relation" :
-						 err == STRATA_ENOTFOUND ? "relation fork does not exist" :
-						 strata_strerror(err));
-				reply_error(c, &req, err, detail);
-				return;
-			}
-			resp.page = page;
-			reply_ok(c, &req, &resp);
-			return;
+			reply_ok(c, req, &resp);
+			return 0;
 		case PROTO_DBSIZE:
-			resp.dbsize = tl_dbsize(c->tl, req.db);
-			reply_ok(c, &req, &resp);
-			return;
+			resp.dbsize = tl_dbsize(tl, req->db);
+			reply_ok(c, req, &resp);
+			return 0;
 		case PROTO_CREATE:
 		case PROTO_WRITE:
 		case PROTO_EXTEND:
@@ -569,18 +855,115 @@ handle_request(struct conn *c, const uint8_t *buf, size_t len)
 		case PROTO_UNLINK:
 		case PROTO_DROPDB:
 		case PROTO_RESET_UNLOGGED:
-			handle_change(c, &req);
-			return;
+			return handle_change(c, tl, req);
 		case PROTO_SYNC:
-			handle_sync(c, &req);
-			return;
+			return handle_sync(c, req);
 		default:
-			reply_error(c, &req, STRATA_EUNSUPPORTED, "not supported by this stratad");
-			return;
+			reply_error(c, req, STRATA_EUNSUPPORTED, "not supported by this stratad");
+			return 0;
 	}
 }
 
-/* ---------- throttle ---------- */
+static void
+exec_start(struct conn *c)
+{
+	struct batch *b = c->exec;
+	struct proto_req req;
+	struct timeline *tl;
+	int			later;
+
+	if (b->raw == NULL)
+	{
+		exec_getpages(c, b);
+		return;
+	}
+	if (proto_decode_req(b->raw, b->raw_len, &req) != 0)
+	{
+		/* checked when read; cannot happen */
+		conn_violation(c, "malformed pagestream message");
+		exec_done(c);
+		return;
+	}
+	if ((tl = handle_upgrade(c->h)) == NULL)
+	{
+		shutting_down(c);
+		exec_done(c);
+		return;
+	}
+	b->r[0] = (struct preq) {.req = req, .phase = RQ_THROTTLED, .since_ns = b->raw_ns,
+	.recv_ns = b->raw_ns};
+	b->n = 1;
+	rq_enter(c->srv, &b->r[0], RQ_EXECUTING, now_ns());
+	later = exec_single(c, tl, &req);
+	/* a waiting write or SYNC holds no reference: on_tl_stop clears it */
+	tl_unref(tl);
+	if (!later)
+		exec_done(c);
+}
+
+/* Start the pending batch if the executor is free and the client keeps up. */
+static void
+exec_kick(struct conn *c)
+{
+	struct batch *b;
+	uint64_t	now;
+
+	if (c->exec_busy || c->state != CONN_COPY || (c->pend->n == 0 && c->pend->raw == NULL))
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_PAUSE)
+		return;					/* on_write resumes us, holding nothing meanwhile */
+	if (c->pages == NULL && (c->pages = malloc((size_t) c->srv->max_batch_size *
+											   PROTO_PAGE_SIZE)) == NULL)
+	{
+		pgwire_put_error(c, "FATAL", "53200", "stratad is out of memory");
+		conn_close(c);
+		return;
+	}
+	b = c->pend;
+	c->pend = c->exec;
+	c->exec = b;
+	c->exec_busy = 1;
+	now = now_ns();
+	for (uint32_t i = 0; i < b->n; i++)
+		rq_enter(c->srv, &b->r[i], RQ_BATCHED, now);
+	exec_start(c);
+}
+
+/* ---------- the reader ---------- */
+
+/* Fold a request read at t into the pending batch. */
+static void
+add_request(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
+{
+	struct batch *b = c->pend;
+	struct proto_req req;
+
+	if (proto_decode_req(buf, len, &req) != 0)
+	{
+		conn_violation(c, "malformed pagestream message (tag %u, %zu bytes)",
+					   len > 0 ? buf[0] : 0, len);
+		return;
+	}
+	c->srv->m.requests[req.tag]++;
+	if (req.tag != PROTO_GETPAGE)
+	{
+		if ((b->raw = malloc(len)) == NULL)
+		{
+			slog(SLOG_ERROR, "pagesvc: out of memory conn=%llu", (unsigned long long) c->id);
+			conn_close(c);
+			return;
+		}
+		memcpy(b->raw, buf, len);
+		b->raw_len = len;
+		b->raw_ns = t;
+		b->closed = 1;
+		return;
+	}
+	b->r[b->n] = (struct preq) {.req = req, .phase = RQ_RECEIVED, .since_ns = t, .recv_ns = t};
+	rq_enter(c->srv, &b->r[b->n], RQ_THROTTLED, now_ns());
+	if (++b->n == (uint32_t) c->srv->max_batch_size)
+		b->closed = 1;
+}
 
 static void
 on_throttle_done(evutil_socket_t fd, short what, void *arg)
@@ -593,7 +976,7 @@ on_throttle_done(evutil_socket_t fd, short what, void *arg)
 	c->held = NULL;
 	c->blocked = 0;
 	if (c->state == CONN_COPY && held)
-		handle_request(c, held, c->held_len);
+		add_request(c, held, c->held_len, c->held_ns);
 	free(held);
 	if (c->state != CONN_CLOSING)
 		conn_process(c);
@@ -603,18 +986,17 @@ on_throttle_done(evutil_socket_t fd, short what, void *arg)
  * A GETPAGE is throttled when it is read, before anything else happens to
  * it: the connection holds it (and reads nothing more) until its reserved
  * slot comes; reservations are in arrival order, so waiters go FIFO.  No
- * timeline reference is needed while waiting (the connection's is dropped
- * if the timeline stops, and the held request then fails there).
+ * timeline reference is held while waiting.
  */
 static int
-throttled(struct conn *c, const uint8_t *buf, size_t len)
+throttled(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
 {
 	uint64_t	wait_us;
 	struct timeval tv;
 
-	if (len == 0 || buf[0] != PROTO_GETPAGE || c->tl == NULL || c->tl->throttle == NULL)
+	if (len == 0 || buf[0] != PROTO_GETPAGE || c->throttle == NULL)
 		return 0;
-	if ((wait_us = throttle_reserve(c->tl->throttle, throttle_now_us())) == 0)
+	if ((wait_us = throttle_reserve(c->throttle, throttle_now_us())) == 0)
 		return 0;
 	if (c->throttle_ev == NULL &&
 		(c->throttle_ev = evtimer_new(c->srv->base, on_throttle_done, c)) == NULL)
@@ -623,6 +1005,7 @@ throttled(struct conn *c, const uint8_t *buf, size_t len)
 		return 0;
 	memcpy(c->held, buf, len);
 	c->held_len = len;
+	c->held_ns = t;
 	c->blocked = 1;
 	c->srv->m.throttled++;
 	tv.tv_sec = (time_t) (wait_us / 1000000);
@@ -631,19 +1014,21 @@ throttled(struct conn *c, const uint8_t *buf, size_t len)
 	return 1;
 }
 
-/* ---------- input ---------- */
-
-/* Parse and handle every complete message, unless blocked or paused. */
-static void
-conn_process(struct conn *c)
+/*
+ * Parse and handle every complete message the pending batch can take;
+ * nonzero if the connection closed (it may be gone).
+ */
+static int
+read_messages(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
 	while (!c->blocked && c->state != CONN_CLOSING)
 	{
-		uint8_t		hdr[5];
+		uint8_t		hdr[6];
 		size_t		avail = evbuffer_get_length(in);
 		uint32_t	len;
+		uint64_t	t;
 
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_PAUSE)
 		{
@@ -670,13 +1055,33 @@ conn_process(struct conn *c)
 		}
 		if (avail < 5)
 			break;
-		evbuffer_copyout(in, hdr, 5);
+		evbuffer_copyout(in, hdr, avail >= 6 ? 6 : 5);
 		len = get_be32(hdr + 1);
 		if (len < 4 || len - 4 > (c->state == CONN_COPY ? PROTO_MAX_FRAME : QUERY_MAX))
 		{
 			conn_violation(c, "invalid message length %u for message type '%c'", len,
-					  hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?');
+						   hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?');
 			break;
+		}
+		if (c->state == CONN_COPY && hdr[0] == 'd')
+		{
+			struct batch *p = c->pend;
+
+			/* the pending batch is full, or this request cannot join it */
+			if (p->closed || (p->n > 0 && (len < 5 || hdr[5] != PROTO_GETPAGE)))
+			{
+				p->closed = 1;
+				exec_kick(c);	/* the executor may take it now */
+				if (c->state != CONN_COPY)
+					return 1;
+				if (c->pend->closed)
+					break;
+				continue;
+			}
+			/* serial: nothing is read while a batch runs or waits to be written */
+			if (!c->srv->pipelining && (c->exec_busy ||
+										evbuffer_get_length(bufferevent_get_output(c->bev)) > 0))
+				break;
 		}
 		if (avail < (size_t) len + 1)
 			break;
@@ -687,12 +1092,12 @@ conn_process(struct conn *c)
 		{
 			case 'X':
 				conn_close(c);
-				return;
+				return 1;
 			case 'p':
 				if (c->state != CONN_AUTH)
 				{
 					conn_violation(c, "unexpected password message");
-					return;
+					return 1;
 				}
 				pgwire_password(c, frame, len - 4);
 				break;
@@ -700,7 +1105,7 @@ conn_process(struct conn *c)
 				if (c->state != CONN_QUERY || len - 4 == 0 || frame[len - 5] != '\0')
 				{
 					conn_violation(c, "unexpected or malformed query message");
-					return;
+					return 1;
 				}
 				pgwire_query(c, (const char *) frame);
 				break;
@@ -708,22 +1113,52 @@ conn_process(struct conn *c)
 				if (c->state != CONN_COPY)
 				{
 					conn_violation(c, "CopyData outside COPY");
-					return;
+					return 1;
 				}
-				if (throttled(c, frame, len - 4))
-					return;
-				handle_request(c, frame, len - 4);
+				t = now_ns();
+				if (throttled(c, frame, len - 4, t))
+					return 0;
+				add_request(c, frame, len - 4, t);
+				/* serial: one request at a time */
+				if (!c->srv->pipelining && c->state == CONN_COPY)
+					c->pend->closed = 1;
 				break;
 			case 'c':			/* CopyDone: the client ends the stream */
 				conn_close(c);
-				return;
+				return 1;
 			default:
 				conn_violation(c, "unexpected message type '%c' in %s mode",
-						  hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?',
-						  c->state == CONN_COPY ? "COPY" : "query");
-				return;
+							   hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?',
+							   c->state == CONN_COPY ? "COPY" : "query");
+				return 1;
 		}
 	}
+	return c->state == CONN_CLOSING;
+}
+
+/*
+ * The reader.  Re-entered from the executor (a batch finished inline), it
+ * only notes that it must run again: the outer call loops, so the stack
+ * never grows with the number of requests buffered.
+ */
+static void
+conn_process(struct conn *c)
+{
+	if (c->in_process)
+	{
+		c->again = 1;
+		return;
+	}
+	c->in_process = 1;
+	do
+	{
+		c->again = 0;
+		if (read_messages(c) != 0)
+			return;				/* closing, perhaps freed */
+		if (c->state == CONN_COPY)
+			exec_kick(c);
+	} while (c->again && c->state != CONN_CLOSING);
+	c->in_process = 0;
 }
 
 static void
@@ -746,10 +1181,9 @@ on_write(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (queued <= OUTPUT_RESUME && !(bufferevent_get_enabled(bev) & EV_READ))
-	{
 		bufferevent_enable(bev, EV_READ);
+	if (queued <= OUTPUT_RESUME || (!c->srv->pipelining && queued == 0))
 		conn_process(c);
-	}
 }
 
 static void
@@ -763,6 +1197,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		if (c->state != CONN_CLOSING && (what & BEV_EVENT_ERROR))
 			slog(SLOG_DEBUG, "pagesvc: connection error conn=%llu: %s",
 				 (unsigned long long) c->id, strerror(errno));
+		if (c->state != CONN_CLOSING)
+		{
+			hcache_shutdown(&c->hc);
+			c->h = NULL;
+		}
 		c->state = CONN_CLOSING;
 		conn_free(c);
 	}
@@ -785,6 +1224,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->srv = srv;
 	c->id = ++next_conn_id;
 	c->is_unix = sa->sa_family == AF_UNIX;
+	hcache_init(&c->hc);
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
 	{
@@ -795,6 +1235,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_RESUME, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	evbuffer_add_cb(bufferevent_get_output(c->bev), on_out_drain, c);
 	c->next = conns;
 	if (conns)
 		conns->prev = c;
@@ -806,8 +1247,24 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 void
 pagesvc_attach(struct conn *c, struct timeline *tl)
 {
-	tl_ref(tl);
-	c->tl = tl;
+	int			cap = c->srv->max_batch_size;
+
+	for (int i = 0; i < 2; i++)
+	{
+		c->bat[i].c = c;
+		c->bat[i].r = calloc((size_t) cap, sizeof(struct preq));
+		c->bat[i].rd = calloc((size_t) cap, sizeof(struct tl_page_read));
+	}
+	if ((c->h = hcache_get(&c->hc, tl)) == NULL || c->bat[0].r == NULL || c->bat[1].r == NULL ||
+		c->bat[0].rd == NULL || c->bat[1].rd == NULL)
+	{
+		slog(SLOG_ERROR, "pagesvc: out of memory conn=%llu", (unsigned long long) c->id);
+		conn_close(c);
+		return;
+	}
+	c->pend = &c->bat[0];
+	c->exec = &c->bat[1];
+	c->throttle = tl->throttle;
 	tl_set_progress_cb(tl, on_tl_progress, c->srv);
 }
 
@@ -828,22 +1285,23 @@ on_tl_stop(struct timeline *tl, void *arg)
 			w->tl = NULL;
 			if (w->conn)
 			{
-				w->conn->blocked = 0;
+				struct conn *wc = w->conn;
+
 				w->conn = NULL;
+				wc->exec->n = 0;	/* dropped, never acknowledged */
+				wc->exec_busy = 0;
 			}
 		}
 	while (c)
 	{
 		struct conn *next = c->next;
 
-		if (c->tl == tl && c->state != CONN_CLOSING)
-		{
-			pgwire_put_error(c, "FATAL", "57P01",
-							 "terminating connection because the timeline is shutting down");
-			conn_close(c);
-		}
+		if (c->h && c->h->tl == tl && c->state != CONN_CLOSING)
+			shutting_down(c);
 		c = next;
 	}
+	if (tl->trace)
+		pagetrace_stop(tl);
 	tl_set_progress_cb(tl, NULL, NULL);
 }
 
@@ -907,6 +1365,8 @@ pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr)
 	tv.tv_sec = srv->sync_interval_ms / 1000;
 	tv.tv_usec = (srv->sync_interval_ms % 1000) * 1000;
 	event_add(sync_timer, &tv);
+	if (workers_start(srv->base, srv->read_workers, &srv->workers) != 0)
+		return STRATA_ENOMEM;
 	slog(SLOG_INFO, "pagesvc: listening on \"%s\"%s%s", sun.sun_path,
 		 tcp_addr ? " and TCP " : "", tcp_addr ? tcp_addr : "");
 	return 0;
@@ -919,16 +1379,18 @@ pagesvc_stop(struct server *srv)
 
 	stop_listening(srv);
 	flush_group(srv);
+	for (struct conn *c = conns, *next; c; c = next)
+	{
+		next = c->next;
+		conn_close(c);
+	}
+	/* reads in flight finish; their connections go with them */
+	workers_stop(srv->workers);
+	srv->workers = NULL;
 	while (conns)
 	{
-		struct conn *c = conns;
-
-		conn_close(c);
-		if (conns == c)
-		{
-			c->state = CONN_CLOSING;
-			conn_free(c);
-		}
+		conns->state = CONN_CLOSING;
+		conn_free(conns);
 	}
 	while (write_waiters)
 	{

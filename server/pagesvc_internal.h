@@ -12,10 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handles.h"
 #include "server.h"
+#include "timeline.h"
+#include "workers.h"
 
 struct bufferevent;
 struct timeline;
+struct throttle;
 
 enum conn_state
 {
@@ -25,6 +29,40 @@ enum conn_state
 	CONN_COPY,
 	CONN_CLOSING,
 };
+
+/* One request in a batch, with its timer state machine. */
+struct preq
+{
+	struct proto_req req;		/* decoded (page NULL) */
+	enum rq_phase phase;
+	uint64_t	since_ns;		/* when it entered phase */
+	uint64_t	recv_ns;		/* when it was read */
+	uint32_t	rd;				/* its read in the batch, UINT32_MAX if answered without */
+	int			err;			/* answered with this error instead */
+};
+
+/*
+ * What the reader folds and the executor runs: consecutive GETPAGEs (at
+ * most max_batch_size), or one other request kept as its raw frame.
+ */
+struct batch
+{
+	struct work work;			/* the storage read on a worker */
+	struct conn *c;
+	uint32_t	n;
+	int			closed;			/* takes no more requests */
+	uint8_t    *raw;			/* a single non-GETPAGE request (malloc'd) */
+	size_t		raw_len;
+	uint64_t	raw_ns;			/* when it was read */
+	struct preq *r;
+	struct tl_page_read *rd;
+	uint32_t	nrd;
+	struct timeline *tl;		/* a strong ref only while the read runs */
+	struct tl_snapshot *snap;
+	lsn_t		clamp;			/* newest acknowledged LSN at execution */
+};
+
+#define FLUSH_RING 16
 
 struct conn
 {
@@ -37,17 +75,43 @@ struct conn
 	char		app[64];
 	char		options[512];	/* the startup packet's options */
 	int			owner;			/* counted in srv->owner_conns */
-	struct timeline *tl;		/* COPY: the timeline served (a ref) */
+	struct hcache hc;			/* weak timeline handles */
+	struct tl_handle *h;		/* COPY: the timeline served (weak) */
+	struct throttle *throttle;	/* its tenant's GETPAGE throttle, or NULL */
 	uint8_t    *held;			/* a GETPAGE held by the throttle (malloc'd) */
 	size_t		held_len;
+	uint64_t	held_ns;
 	struct event *throttle_ev;	/* fires when the held request may go */
+
+	/* pipelining: the reader folds into pend while exec runs */
+	struct batch bat[2];
+	struct batch *pend;
+	struct batch *exec;
+	int			exec_busy;		/* exec is running (or its write awaits its ack) */
+	int			in_worker;		/* exec's read is on a worker thread */
+	int			free_pending;	/* free once the worker is done */
+	int			in_process;		/* conn_process() is on the stack */
+	int			again;			/* ... and must loop once more */
+	uint8_t		(*pages)[PROTO_PAGE_SIZE];	/* the executing batch's pages */
+
+	/* flush accounting: output bytes queued / written, per batch */
+	uint64_t	out_queued;
+	uint64_t	out_drained;
+	struct
+	{
+		uint64_t	end;
+		uint64_t	t_ns;
+		uint32_t	n;
+	}			fl[FLUSH_RING];
+	int			fl_head;
+	int			fl_n;
 	struct conn *prev;
 	struct conn *next;
 };
 
 /* pagesvc.c */
 extern void conn_close(struct conn *c);
-/* Serve tl on c (takes a ref, dropped when c closes). */
+/* Serve tl on c (through a weak handle: c never keeps tl alive). */
 extern void pagesvc_attach(struct conn *c, struct timeline *tl);
 /* A protocol violation: ErrorResponse 08P01, a log line, close. */
 extern void conn_violation(struct conn *c, const char *fmt, ...)

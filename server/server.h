@@ -20,6 +20,28 @@
 #include "proto.h"
 
 #define SYNC_BUCKETS 12
+#define EXEC_BUCKETS 14			/* execution / flush time, microsecond resolution */
+#define BATCH_BUCKETS 8			/* batch sizes 1, 2, 4, ... 128 */
+
+/* Phases of a request's life (pagesvc's timer state machine). */
+enum rq_phase
+{
+	RQ_RECEIVED,				/* read, waiting for the throttle */
+	RQ_THROTTLED,				/* past the throttle, waiting in the pending batch */
+	RQ_BATCHED,					/* in the executing batch, not started */
+	RQ_EXECUTING,				/* the storage read / write */
+	RQ_FLUSHING,				/* response queued, not yet in the socket */
+	RQ_DONE,
+	RQ_NPHASES
+};
+
+/* A latency histogram: cumulative counts per upper bound, sum and count. */
+struct hist
+{
+	uint64_t	le[EXEC_BUCKETS];
+	uint64_t	count;
+	double		sum;
+};
 
 /* Longest data directory path: every path built under it fits PATH_MAX. */
 #define STRATA_DATADIR_MAX 1024
@@ -38,10 +60,21 @@ struct server_metrics
 	double		sync_seconds_sum;
 	uint64_t	group_writes;
 	uint64_t	throttled;		/* GETPAGEs held by a tenant's throttle */
+	struct hist exec[PROTO_TEST + 1];	/* execution time by request tag */
+	struct hist flush;			/* batch responses queued -> written to the socket */
+	uint64_t	batch_le[BATCH_BUCKETS];	/* cumulative counts of batch sizes */
+	uint64_t	batch_count;
+	uint64_t	batch_sum;
+	double		phase_seconds[RQ_NPHASES];	/* time requests spent in each phase */
+	uint64_t	cancelled;		/* requests dropped unanswered (connection closed) */
+	uint64_t	worker_reads;	/* batches read on a worker thread */
 	uint64_t	import_pages;
 };
 
 extern const double server_sync_bucket_le[SYNC_BUCKETS];
+extern const double server_exec_bucket_le[EXEC_BUCKETS];
+
+struct workers;
 
 struct server
 {
@@ -70,6 +103,12 @@ struct server
 	int			owner_conns;
 	time_t		owner_left;
 	int			rw_grace_ms;
+
+	/* page service */
+	int			max_batch_size; /* GETPAGEs folded into one vectored read */
+	int			pipelining;		/* 0: serial read -> execute -> flush */
+	int			read_workers;	/* threads for storage reads */
+	struct workers *workers;
 	struct server_metrics m;
 };
 

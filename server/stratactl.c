@@ -5,6 +5,7 @@
  *
  *	stratactl status [-D DATADIR] [--json] [--http HOST:PORT]
  *	stratactl import -D PGDATA
+ *	stratactl page-trace FILE [--top N] [--json]
  *
  * -D names the compute's data directory (its sidecar lives in
  * DATADIR/pg_strata) or a sidecar data directory itself; PGDATA is the
@@ -33,6 +34,7 @@
 #include "slog.h"
 #include "tenant.h"
 #include "timeline.h"
+#include "trace_summary.h"
 #include "strata_err.h"
 
 static void
@@ -46,6 +48,8 @@ usage(FILE *f)
 			"  stratactl tenant list | create [ID] | delete ID\n"
 			"  stratactl timeline list | create [ID] [--ancestor ID] [--lsn LSN] | delete ID\n"
 			"  stratactl layers | checkpoint | compact | gc [--timeline ID]\n"
+			"  stratactl page-trace FILE [--top N] [--json]\n"
+			"      (summarize a trace saved from GET .../timeline/{tl}/page_trace)\n"
 			"      (these ask the management API; --tenant ID picks a tenant, the\n"
 			"       default tenant and timeline are the sidecar's embedded ones)\n\n"
 			"  -D, --datadir DIR   the compute's data directory (or a sidecar's); default $PGDATA\n"
@@ -545,6 +549,7 @@ main(int argc, char **argv)
 		{"timeline", required_argument, NULL, 4},
 		{"ancestor", required_argument, NULL, 5},
 		{"lsn", required_argument, NULL, 6},
+		{"top", required_argument, NULL, 7},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -556,6 +561,7 @@ main(int argc, char **argv)
 	const char *ancestor = NULL;
 	const char *lsn = NULL;
 	int			as_json = 0;
+	int			top = 10;
 	int			c;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
@@ -590,6 +596,9 @@ main(int argc, char **argv)
 			case 6:
 				lsn = optarg;
 				break;
+			case 7:
+				top = atoi(optarg);
+				break;
 			case 'h':
 				usage(stdout);
 				return 0;
@@ -600,6 +609,15 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(datadir, http, as_json);
+	if (strcmp(cmd, "page-trace") == 0)
+	{
+		if (optind != argc - 1 || top < 1)
+		{
+			fprintf(stderr, "stratactl: page-trace needs one FILE (and --top N >= 1)\n");
+			return 2;
+		}
+		return trace_summary(argv[optind], stdout, top, as_json);
+	}
 	if (strcmp(cmd, "import") == 0)
 	{
 		if (datadir == NULL)

@@ -68,6 +68,10 @@ usage(FILE *f)
 			"      --compaction-period-ms N     background check interval (20000)\n"
 			"      --gc-horizon BYTES           WAL distance of history kept (64 MiB)\n"
 			"      --gc-verify          check every GC keeps reads unchanged (tests)\n"
+			"      --gc-compaction on|off       rewrite history below the GC cutoff (on)\n"
+			"      --max-batch-size N   GETPAGEs read together (32, 1..1024)\n"
+			"      --pipelining on|off  read requests while a batch executes (on)\n"
+			"      --read-workers N     threads for storage reads (2)\n"
 			"  -h, --help               show this help\n",
 			PROTO_DEFAULT_PORT);
 }
@@ -180,6 +184,10 @@ main(int argc, char **argv)
 		{"compaction-period-ms", required_argument, NULL, 19},
 		{"gc-horizon", required_argument, NULL, 20},
 		{"gc-verify", no_argument, NULL, 21},
+		{"gc-compaction", required_argument, NULL, 22},
+		{"max-batch-size", required_argument, NULL, 23},
+		{"pipelining", required_argument, NULL, 24},
+		{"read-workers", required_argument, NULL, 25},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -202,6 +210,9 @@ main(int argc, char **argv)
 	srv.port = PROTO_DEFAULT_PORT;
 	srv.sync_interval_ms = 1000;
 	srv.rw_grace_ms = 10000;
+	srv.max_batch_size = 32;
+	srv.pipelining = 1;
+	srv.read_workers = 2;
 	tl_conf_default(&conf);
 	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1)
 	{
@@ -278,6 +289,28 @@ main(int argc, char **argv)
 			case 21:
 				conf.gc_verify = 1;
 				break;
+			case 22:
+				if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+				{
+					fprintf(stderr, "stratad: --gc-compaction takes on or off\n");
+					return 2;
+				}
+				conf.gc_compaction = strcmp(optarg, "on") == 0;
+				break;
+			case 23:
+				srv.max_batch_size = atoi(optarg);
+				break;
+			case 24:
+				if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
+				{
+					fprintf(stderr, "stratad: --pipelining takes on or off\n");
+					return 2;
+				}
+				srv.pipelining = strcmp(optarg, "on") == 0;
+				break;
+			case 25:
+				srv.read_workers = atoi(optarg);
+				break;
 			case 'h':
 				usage(stdout);
 				return 0;
@@ -286,7 +319,9 @@ main(int argc, char **argv)
 				return 2;
 		}
 	}
-	if (srv.datadir == NULL || optind != argc || srv.port <= 0 || srv.sync_interval_ms <= 0)
+	if (srv.datadir == NULL || optind != argc || srv.port <= 0 || srv.sync_interval_ms <= 0 ||
+		srv.max_batch_size < 1 || srv.max_batch_size > 1024 || srv.read_workers < 1 ||
+		srv.read_workers > 256)
 	{
 		usage(stderr);
 		return 2;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "handles.h"
 #include "identity.h"
 #include "jsonfile.h"
 #include "slog.h"
@@ -226,6 +227,9 @@ load_timelines(struct registry *reg, struct tenant *t)
 		slog(SLOG_ERROR, "tenant %s: %u timelines have a missing ancestor", t->hex, n);
 		err = STRATA_ECORRUPT;
 	}
+	/* every branch point is registered now */
+	for (uint32_t i = 0; err == 0 && i < t->ntl; i++)
+		tl_allow_gc(t->tls[i]);
 	free(ids);
 	return err;
 }
@@ -361,8 +365,8 @@ stop_timeline(struct registry *reg, struct tenant *t, struct timeline *tl, int c
 	if (reg->on_tl_stop)
 		reg->on_tl_stop(tl, reg->on_tl_stop_arg);
 	remove_timeline_entry(reg, t, tl);
-	if (tl->ancestor)
-		tl_remove_branch(tl->ancestor, tl->ancestor_lsn);
+	handles_invalidate(tl);
+	/* its branch point stays until its files are gone (registry_delete_timeline) */
 	tl_shutdown(tl, cancel);
 }
 
@@ -474,8 +478,11 @@ int
 registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16])
 {
 	struct timeline *tl = tenant_timeline(t, id);
+	struct timeline *anc;
+	lsn_t		anc_lsn = 0;
 	char		dir[PATH_MAX];
 	char		parent[PATH_MAX];
+	int			err;
 
 	if (tl == NULL)
 		return STRATA_ENOTFOUND;
@@ -483,9 +490,22 @@ registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t i
 		return STRATA_EBUSY;
 	snprintf(dir, sizeof(dir), "%s", tl->dir);
 	snprintf(parent, sizeof(parent), "%s/timelines", t->dir);
+	if ((anc = tl->ancestor) != NULL)
+	{
+		tl_ref(anc);
+		anc_lsn = tl->ancestor_lsn;
+	}
 	stop_timeline(reg, t, tl, 1);
 	slog(SLOG_INFO, "deleted timeline %s of tenant %s", dir + strlen(parent) + 1, t->hex);
-	return delete_dir(dir, parent);
+	err = delete_dir(dir, parent);
+	if (anc)
+	{
+		/* only now may the parent's GC drop what the branch point needed */
+		if (err == 0)
+			tl_remove_branch(anc, anc_lsn);
+		tl_unref(anc);
+	}
+	return err;
 }
 
 int

@@ -248,6 +248,7 @@ tl_conf_default(struct tl_conf *c)
 	c->pitr_seconds = 0;
 	c->compaction_period_ms = 20000;
 	c->gc_verify = 0;
+	c->gc_compaction = 1;
 	c->bufsize = 64 * 1024;
 }
 
@@ -526,31 +527,9 @@ tl_remove_branch(struct timeline *tl, lsn_t lsn)
 
 /* ---------- reads ---------- */
 
-struct first_version
-{
-	lsn_t		lsn;
-	uint8_t    *buf;
-	uint32_t	len;
-	int			found;
-};
-
 static int
-take_first(const uint8_t key[KEY_SIZE], lsn_t lsn, const uint8_t *val, uint32_t len, void *arg)
-{
-	struct first_version *f = arg;
-
-	(void) key;
-	if (len > VAL_MAX)
-		return 1;
-	f->lsn = lsn;
-	f->len = len;
-	memcpy(f->buf, val, len);
-	f->found = 1;
-	return 1;
-}
-
-static int
-read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf, uint32_t *vlen)
+read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf, uint32_t *vlen,
+		   lsn_t *vlsn)
 {
 	struct inmem_key *k = inmem_find(m, key);
 	const struct inmem_version *v;
@@ -561,91 +540,240 @@ read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf
 	if ((n = inmem_read_value(m, v, buf)) < 0)
 		return n;
 	*vlen = (uint32_t) n;
+	if (vlsn)
+		*vlsn = v->lsn;
 	return 0;
 }
 
+/* Per key of a vectored read: the best version found so far. */
+struct key_read
+{
+	lsn_t		best;			/* LSN of the version in the caller's buffer */
+	lsn_t		floor;			/* an image at this LSN settles older versions */
+	uint8_t		found;
+	uint8_t		have_floor;
+	uint8_t		done;			/* answered (or settled) */
+};
+
+struct many_ctx
+{
+	uint32_t   *map;			/* layer_get_many index -> key index */
+	struct key_read *kr;
+	uint8_t   **bufs;
+	uint32_t   *vlens;
+};
+
+static int
+take_newest(uint32_t i, lsn_t lsn, const uint8_t *val, uint32_t len, void *arg)
+{
+	struct many_ctx *m = arg;
+	uint32_t	j = m->map[i];
+
+	if (len > VAL_MAX)
+		return STRATA_ECORRUPT;
+	if (!m->kr[j].found || lsn > m->kr[j].best)
+	{
+		memcpy(m->bufs[j], val, len);
+		m->vlens[j] = len;
+		m->kr[j].best = lsn;
+		m->kr[j].found = 1;
+	}
+	return 0;
+}
+
+/* Sort key indexes by (key, LSN): layer_get_many wants ascending positions. */
+static __thread const uint8_t (*tls_keys)[KEY_SIZE];
+static __thread const lsn_t *tls_lsns;
+
+static int
+cmp_key_lsn(const void *a, const void *b)
+{
+	uint32_t	x = *(const uint32_t *) a;
+	uint32_t	y = *(const uint32_t *) b;
+	int			c = memcmp(tls_keys[x], tls_keys[y], KEY_SIZE);
+
+	if (c != 0)
+		return c;
+	return tls_lsns[x] < tls_lsns[y] ? -1 : tls_lsns[x] > tls_lsns[y];
+}
+
 /*
- * The newest version at or below lsn in snapshot s and the ancestors.
- * Frozen layers are newer than every layer file, and each is newer than
- * the one after it; layer files can overlap in LSN (L1s, images), so they
- * are visited by descending end until none can hold anything newer.
+ * The newest version at or below lsns[i] of each keys[i] in snapshot s and
+ * the ancestors; errs[i] is 0 (bufs[i], vlens[i], vlsns[i] set),
+ * STRATA_ENOTFOUND or an error.  Frozen layers are newer than every layer
+ * file, each newer than the one after it; layer files can overlap in LSN
+ * (L1s, images), so they are visited by descending end until none can hold
+ * anything newer.  Each layer file is visited once for the whole batch.
  */
 int
-tl_read_snap(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_SIZE], lsn_t lsn,
-			 uint8_t *buf, uint32_t *vlen)
+tl_read_snap_many(struct timeline *tl, struct tl_snapshot *s, uint32_t n,
+				  const uint8_t (*keys)[KEY_SIZE], const lsn_t *lsns, uint8_t **bufs,
+				  uint32_t *vlens, lsn_t *vlsns, int *errs)
 {
-	struct first_version best = {0, buf, 0, 0};
-	lsn_t		floor = 0;		/* an image at this LSN settles older versions */
-	int			have_floor = 0;
+	struct key_read *kr = calloc(n, sizeof(*kr));
+	uint32_t   *order = malloc(n * sizeof(*order));
+	uint32_t   *map = malloc(n * sizeof(*map));
+	uint8_t		(*sub_keys)[KEY_SIZE] = malloc((size_t) n * KEY_SIZE);
+	lsn_t	   *sub_limits = malloc(n * sizeof(*sub_limits));
+	uint32_t   *anc = malloc(n * sizeof(*anc));
+	struct many_ctx ctx = {map, kr, bufs, vlens};
 	uint64_t	visited = 0;
+	uint32_t	left = n;
+	uint32_t	nanc = 0;
 	int			err = 0;
 
-	for (uint32_t i = 0; i < s->nfrozen; i++)
+	if (kr == NULL || order == NULL || map == NULL || sub_keys == NULL || sub_limits == NULL ||
+		anc == NULL)
 	{
-		if (lsn < s->frozen[i]->lsn_start)
-			continue;
-		visited++;
-		err = read_inmem(s->frozen[i], key, lsn, buf, vlen);
-		if (err != STRATA_ENOTFOUND)
-			goto out;
+		err = STRATA_ENOMEM;
+		goto out;
 	}
-	err = 0;
-	for (uint32_t i = 0; i < s->nlayers; i++)
+	for (uint32_t j = 0; j < n; j++)
 	{
-		struct tl_layer *l = s->layers[i];
-		lsn_t		newest = best.found && best.lsn > floor ? best.lsn : floor;
-		lsn_t		limit;
-
-		if ((best.found || have_floor) && l->d.lsn_end - 1 <= newest)
-			break;				/* sorted by end: nothing newer below */
-		if (l->d.lsn_start > lsn || memcmp(key, l->d.key_start, KEY_SIZE) < 0 ||
-			memcmp(key, l->d.key_end, KEY_SIZE) >= 0)
-			continue;
-		limit = lsn < l->d.lsn_end - 1 ? lsn + 1 : l->d.lsn_end;
-		visited++;
-		if (best.found)
+		errs[j] = STRATA_ENOTFOUND;
+		order[j] = j;
+	}
+	for (uint32_t i = 0; i < s->nfrozen && left > 0; i++)
+		for (uint32_t j = 0; j < n; j++)
 		{
-			uint8_t		tmp[VAL_MAX];
-			struct first_version cand = {0, tmp, 0, 0};
+			int			e;
 
-			if ((err = layer_get(l->f, key, limit, take_first, &cand)) != 0)
-				break;
-			if (cand.found && cand.lsn > best.lsn)
+			if (kr[j].done || lsns[j] < s->frozen[i]->lsn_start)
+				continue;
+			visited++;
+			e = read_inmem(s->frozen[i], keys[j], lsns[j], bufs[j], &vlens[j],
+						   vlsns ? &vlsns[j] : NULL);
+			if (e != STRATA_ENOTFOUND)
 			{
-				memcpy(buf, tmp, cand.len);
-				best.lsn = cand.lsn;
-				best.len = cand.len;
+				errs[j] = e;
+				kr[j].done = 2;	/* answered by a frozen layer */
+				left--;
 			}
 		}
-		else if ((err = layer_get(l->f, key, limit, take_first, &best)) != 0)
-			break;
-		if (l->d.kind == LAYER_IMAGE && l->d.lsn_start > floor)
+	tls_keys = keys;
+	tls_lsns = lsns;
+	qsort(order, n, sizeof(*order), cmp_key_lsn);
+	for (uint32_t i = 0; i < s->nlayers && left > 0 && err == 0; i++)
+	{
+		struct tl_layer *l = s->layers[i];
+		uint32_t	cnt = 0;
+
+		for (uint32_t o = 0; o < n; o++)
 		{
-			floor = l->d.lsn_start;
-			have_floor = 1;
+			uint32_t	j = order[o];
+			lsn_t		newest = kr[j].found && kr[j].best > kr[j].floor ? kr[j].best : kr[j].floor;
+
+			if (kr[j].done)
+				continue;
+			if ((kr[j].found || kr[j].have_floor) && l->d.lsn_end - 1 <= newest)
+			{
+				kr[j].done = 1;	/* sorted by end: nothing newer below */
+				left--;
+				continue;
+			}
+			if (l->d.lsn_start > lsns[j] || memcmp(keys[j], l->d.key_start, KEY_SIZE) < 0 ||
+				memcmp(keys[j], l->d.key_end, KEY_SIZE) >= 0)
+				continue;
+			memcpy(sub_keys[cnt], keys[j], KEY_SIZE);
+			sub_limits[cnt] = lsns[j] < l->d.lsn_end - 1 ? lsns[j] + 1 : l->d.lsn_end;
+			map[cnt++] = j;
+			if (l->d.kind == LAYER_IMAGE && l->d.lsn_start > kr[j].floor)
+			{
+				kr[j].floor = l->d.lsn_start;
+				kr[j].have_floor = 1;
+			}
 		}
+		if (cnt == 0)
+			continue;
+		visited += cnt;
+		err = layer_get_many(l->f, cnt, (const uint8_t (*)[KEY_SIZE]) sub_keys, sub_limits,
+							 take_newest, &ctx);
 	}
 	if (err != 0)
 	{
 		slog(SLOG_ERROR, "timeline %s: could not read its layers: %s", tl->hex, strata_strerror(err));
 		goto out;
 	}
-	if (best.found && (!have_floor || best.lsn >= floor))
+	for (uint32_t j = 0; j < n; j++)
 	{
-		*vlen = best.len;
-		goto out;
+		if (kr[j].done == 2)
+			continue;
+		if (kr[j].found && (!kr[j].have_floor || kr[j].best >= kr[j].floor))
+		{
+			errs[j] = 0;
+			if (vlsns)
+				vlsns[j] = kr[j].best;
+		}
+		else if (!kr[j].have_floor && tl->ancestor)
+			anc[nanc++] = j;
 	}
-	err = STRATA_ENOTFOUND;
-	if (!have_floor && tl->ancestor)
+	if (nanc > 0)
 	{
+		/* what the branch point can see, in the ancestor */
 		struct tl_snapshot *as = tl_snapshot_get(tl->ancestor);
+		uint8_t	  **abufs = malloc(nanc * sizeof(*abufs));
+		lsn_t	   *alsns = malloc(nanc * sizeof(*alsns));
+		uint32_t   *avlens = malloc(nanc * sizeof(*avlens));
+		lsn_t	   *avlsns = malloc(nanc * sizeof(*avlsns));
+		int		   *aerrs = malloc(nanc * sizeof(*aerrs));
 
-		err = tl_read_snap(tl->ancestor, as, key, lsn < tl->ancestor_lsn ? lsn : tl->ancestor_lsn,
-						   buf, vlen);
+		if (abufs && alsns && avlens && avlsns && aerrs)
+		{
+			for (uint32_t a = 0; a < nanc; a++)
+			{
+				memcpy(sub_keys[a], keys[anc[a]], KEY_SIZE);
+				alsns[a] = lsns[anc[a]] < tl->ancestor_lsn ? lsns[anc[a]] : tl->ancestor_lsn;
+				abufs[a] = bufs[anc[a]];
+			}
+			err = tl_read_snap_many(tl->ancestor, as, nanc, (const uint8_t (*)[KEY_SIZE]) sub_keys,
+									alsns, abufs, avlens, avlsns, aerrs);
+			for (uint32_t a = 0; a < nanc && err == 0; a++)
+			{
+				errs[anc[a]] = aerrs[a];
+				vlens[anc[a]] = avlens[a];
+				if (vlsns)
+					vlsns[anc[a]] = avlsns[a];
+			}
+		}
+		else
+			err = STRATA_ENOMEM;
+		free(abufs);
+		free(alsns);
+		free(avlens);
+		free(avlsns);
+		free(aerrs);
 		tl_snapshot_put(as);
 	}
 out:
+	if (err != 0)
+		for (uint32_t j = 0; j < n; j++)
+			if (!kr || kr[j].done != 2 || errs[j] == STRATA_ENOTFOUND)
+				errs[j] = err;
 	atomic_fetch_add(&tl->layers_visited, visited);
+	free(kr);
+	free(order);
+	free(map);
+	free(sub_keys);
+	free(sub_limits);
+	free(anc);
+	return err;
+}
+
+int
+tl_read_snap(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_SIZE], lsn_t lsn,
+			 uint8_t *buf, uint32_t *vlen)
+{
+	return tl_read_snap_lsn(tl, s, key, lsn, buf, vlen, NULL);
+}
+
+int
+tl_read_snap_lsn(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_SIZE], lsn_t lsn,
+				 uint8_t *buf, uint32_t *vlen, lsn_t *vlsn)
+{
+	int			err;
+
+	(void) tl_read_snap_many(tl, s, 1, (const uint8_t (*)[KEY_SIZE]) key, &lsn, &buf, vlen, vlsn,
+							 &err);
 	return err;
 }
 
@@ -661,7 +789,7 @@ tl_read(struct timeline *tl, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *bu
 	if (tl->open && lsn >= tl->open->lsn_start)
 	{
 		atomic_fetch_add(&tl->layers_visited, 1);
-		err = read_inmem(tl->open, key, lsn, buf, vlen);
+		err = read_inmem(tl->open, key, lsn, buf, vlen, NULL);
 		if (err != STRATA_ENOTFOUND)
 			return err;
 	}
@@ -671,13 +799,31 @@ tl_read(struct timeline *tl, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *bu
 	return err;
 }
 
+/* A size entry's value: nblocks, or an error (STRATA_ENOTFOUND if dropped). */
+static int
+size_of(struct timeline *tl, const struct proto_rel *rel, const uint8_t *val, uint32_t len,
+		uint32_t *nblocks)
+{
+	uint64_t	n;
+
+	if (value_get_size(val, len, &n) != 0)
+	{
+		slog(SLOG_ERROR, "timeline %s: size entry of %u/%u/%u.%u has an unexpected kind %u",
+			 tl->hex, rel->spc, rel->db, rel->rel, rel->fork, val[0]);
+		return STRATA_ECORRUPT;
+	}
+	if (n == VAL_NOT_EXISTS)
+		return STRATA_ENOTFOUND;
+	*nblocks = (uint32_t) n;
+	return 0;
+}
+
 int
 tl_nblocks(struct timeline *tl, const struct proto_rel *rel, lsn_t lsn, uint32_t *nblocks)
 {
 	uint8_t		key[KEY_SIZE];
 	uint8_t		val[VAL_MAX];
 	uint32_t	len;
-	uint64_t	n;
 	int			err;
 
 	/*
@@ -696,47 +842,219 @@ tl_nblocks(struct timeline *tl, const struct proto_rel *rel, lsn_t lsn, uint32_t
 	rel_key(rel, KEY_BLK_SIZE, key);
 	if ((err = tl_read(tl, key, lsn, val, &len)) != 0)
 		return err;
-	if (value_get_size(val, len, &n) != 0)
+	return size_of(tl, rel, val, len, nblocks);
+}
+
+/* The answer to a page read once its size and value are known. */
+static void
+page_result(struct timeline *tl, struct tl_page_read *r, int err, const uint8_t *val, uint32_t len)
+{
+	if (err == STRATA_ENOTFOUND)
 	{
-		slog(SLOG_ERROR, "timeline %s: size entry of %u/%u/%u.%u has an unexpected kind %u",
-			 tl->hex, rel->spc, rel->db, rel->rel, rel->fork, val[0]);
-		return STRATA_ECORRUPT;
+		slog(SLOG_ERROR, "timeline %s: block %u of %u/%u/%u.%u is inside the relation but has no "
+			 "version", tl->hex, r->blk, r->rel.spc, r->rel.db, r->rel.rel, r->rel.fork);
+		err = STRATA_ECORRUPT;
 	}
-	if (n == VAL_NOT_EXISTS)
-		return STRATA_ENOTFOUND;
-	*nblocks = (uint32_t) n;
-	return 0;
+	else if (err == 0 && value_get_page(val, len, r->page) != 0)
+	{
+		slog(SLOG_ERROR, "timeline %s: block %u of %u/%u/%u.%u has an unexpected value kind %u",
+			 tl->hex, r->blk, r->rel.spc, r->rel.db, r->rel.rel, r->rel.fork, val[0]);
+		err = STRATA_ECORRUPT;
+	}
+	r->err = err;
+	r->need = 0;
+}
+
+uint32_t
+tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct tl_snapshot **snap)
+{
+	lsn_t		last = atomic_load(&tl->last_record_lsn);
+	int			broken = atomic_load(&tl->state) == TL_BROKEN;
+	uint32_t	left = 0;
+
+	*snap = NULL;
+	for (uint32_t i = 0; i < n; i++)
+	{
+		struct tl_page_read *x = &r[i];
+		uint8_t		key[KEY_SIZE];
+		uint8_t		val[VAL_MAX];
+		uint32_t	len = 0;
+		int			err;
+		int			in_open = tl->open && x->lsn >= tl->open->lsn_start;
+
+		x->need = TL_NEED_SIZE | TL_NEED_PAGE;
+		x->err = 0;
+		if (broken)
+		{
+			x->err = STRATA_ECORRUPT;
+			x->need = 0;
+			continue;
+		}
+		atomic_fetch_add(&tl->reads, 1);
+		if (x->lsn >= last)
+		{
+			struct reldir_ent *e = reldir_find(tl->reldir, &x->rel);
+
+			x->need &= ~TL_NEED_SIZE;
+			if (e == NULL)
+				x->err = STRATA_ENOTFOUND;
+			else if (x->blk >= e->nblocks)
+				x->err = STRATA_EEOF;
+			x->nblocks = e ? e->nblocks : 0;
+		}
+		else if (in_open)
+		{
+			rel_key(&x->rel, KEY_BLK_SIZE, key);
+			err = read_inmem(tl->open, key, x->lsn, val, &len, NULL);
+			if (err != STRATA_ENOTFOUND)
+			{
+				x->need &= ~TL_NEED_SIZE;
+				if (err == 0)
+					err = size_of(tl, &x->rel, val, len, &x->nblocks);
+				if (err == 0 && x->blk >= x->nblocks)
+					err = STRATA_EEOF;
+				x->err = err;
+			}
+		}
+		if (x->err != 0)
+		{
+			x->need = 0;
+			continue;
+		}
+		if (in_open)
+		{
+			atomic_fetch_add(&tl->layers_visited, 1);
+			rel_key(&x->rel, x->blk, key);
+			err = read_inmem(tl->open, key, x->lsn, val, &len, NULL);
+			if (err != STRATA_ENOTFOUND)
+			{
+				if (x->need & TL_NEED_SIZE)
+				{
+					/* keep the page; the size still decides */
+					x->need = TL_NEED_SIZE | TL_HAVE_PAGE;
+					if (err == 0 && value_get_page(val, len, x->page) != 0)
+						err = STRATA_ECORRUPT;
+					x->err = err;
+				}
+				else
+					page_result(tl, x, err, val, len);
+			}
+		}
+		if (x->need)
+			left++;
+	}
+	if (left > 0)
+		*snap = tl_snapshot_get(tl);
+	return left;
+}
+
+static __thread uint8_t (*tls_vals)[VAL_MAX];
+static __thread uint32_t tls_nvals;
+
+int
+tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read *r, uint32_t n)
+{
+	uint8_t		(*keys)[KEY_SIZE] = malloc((size_t) 2 * n * KEY_SIZE);
+	lsn_t	   *lsns = malloc(2 * n * sizeof(*lsns));
+	uint8_t	  **bufs = malloc(2 * n * sizeof(*bufs));
+	uint32_t   *vlens = malloc(2 * n * sizeof(*vlens));
+	int		   *errs = malloc(2 * n * sizeof(*errs));
+	uint32_t	m = 0;
+	int			err = 0;
+
+	if (tls_nvals < 2 * n)
+	{
+		free(tls_vals);
+		tls_nvals = 0;
+		if ((tls_vals = malloc((size_t) 2 * n * VAL_MAX)) != NULL)
+			tls_nvals = 2 * n;
+	}
+	if (keys == NULL || lsns == NULL || bufs == NULL || vlens == NULL || errs == NULL ||
+		tls_vals == NULL)
+	{
+		err = STRATA_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+	{
+		if (r[i].need & TL_NEED_SIZE)
+		{
+			rel_key(&r[i].rel, KEY_BLK_SIZE, keys[m]);
+			lsns[m] = r[i].lsn;
+			bufs[m] = tls_vals[m];
+			m++;
+		}
+		if (r[i].need & TL_NEED_PAGE)
+		{
+			rel_key(&r[i].rel, r[i].blk, keys[m]);
+			lsns[m] = r[i].lsn;
+			bufs[m] = tls_vals[m];
+			m++;
+		}
+	}
+	(void) tl_read_snap_many(tl, s, m, (const uint8_t (*)[KEY_SIZE]) keys, lsns, bufs, vlens,
+							 NULL, errs);
+	m = 0;
+	for (uint32_t i = 0; i < n; i++)
+	{
+		struct tl_page_read *x = &r[i];
+
+		if (x->need & TL_NEED_SIZE)
+		{
+			int			e = errs[m] == 0 ? size_of(tl, &x->rel, bufs[m], vlens[m], &x->nblocks)
+				: errs[m];
+
+			m++;
+			if (e == 0 && x->blk >= x->nblocks)
+				e = STRATA_EEOF;
+			if (e != 0)
+			{
+				if (x->need & TL_NEED_PAGE)
+					m++;
+				x->err = e;
+				x->need = 0;
+				continue;
+			}
+			if (x->need & TL_HAVE_PAGE)
+			{
+				x->need = 0;
+				continue;
+			}
+		}
+		if (x->need & TL_NEED_PAGE)
+		{
+			page_result(tl, x, errs[m], bufs[m], vlens[m]);
+			m++;
+		}
+	}
+out:
+	if (err != 0)
+		for (uint32_t i = 0; i < n; i++)
+			if (r[i].need)
+			{
+				r[i].err = err;
+				r[i].need = 0;
+			}
+	free(keys);
+	free(lsns);
+	free(bufs);
+	free(vlens);
+	free(errs);
+	return err;
 }
 
 int
 tl_getpage(struct timeline *tl, const struct proto_rel *rel, uint32_t blk, lsn_t lsn, uint8_t *page)
 {
-	uint8_t		key[KEY_SIZE];
-	uint8_t		val[VAL_MAX];
-	uint32_t	len;
-	uint32_t	nblocks;
-	int			err;
+	struct tl_page_read r = {.rel = *rel, .blk = blk, .lsn = lsn, .page = page};
+	struct tl_snapshot *s;
 
-	if ((err = tl_nblocks(tl, rel, lsn, &nblocks)) != 0)
-		return err;
-	if (blk >= nblocks)
-		return STRATA_EEOF;
-	rel_key(rel, blk, key);
-	if ((err = tl_read(tl, key, lsn, val, &len)) == STRATA_ENOTFOUND)
+	if (tl_pages_begin(tl, &r, 1, &s) > 0)
 	{
-		slog(SLOG_ERROR, "timeline %s: block %u of %u/%u/%u.%u is inside the relation but has no "
-			 "version", tl->hex, blk, rel->spc, rel->db, rel->rel, rel->fork);
-		return STRATA_ECORRUPT;
+		(void) tl_pages_finish(tl, s, &r, 1);
+		tl_snapshot_put(s);
 	}
-	if (err != 0)
-		return err;
-	if (value_get_page(val, len, page) != 0)
-	{
-		slog(SLOG_ERROR, "timeline %s: block %u of %u/%u/%u.%u has an unexpected value kind %u",
-			 tl->hex, blk, rel->spc, rel->db, rel->rel, rel->fork, val[0]);
-		return STRATA_ECORRUPT;
-	}
-	return 0;
+	return r.err;
 }
 
 uint32_t
@@ -1475,8 +1793,11 @@ bg_main(void *arg)
 			err = compact_l0(tl, force_c);
 			if (err == 0)
 				err = compact_images(tl, force_c);
-			if (err == 0)
+			/* until every child registered its branch point, GC could drop what it needs */
+			if (err == 0 && !atomic_load(&tl->gc_hold))
 				err = compact_gc(tl);
+			if (err == 0 && tl->conf.gc_compaction && !atomic_load(&tl->gc_hold))
+				err = compact_gc_rewrite(tl);
 			(void) force_g;
 		}
 		pthread_mutex_lock(&tl->lock);
@@ -2128,6 +2449,7 @@ tl_load(const char *dir, const uint8_t tenant[16], const uint8_t id[16],
 		manifest_free(&mf);
 		return STRATA_ENOMEM;
 	}
+	atomic_store(&tl->gc_hold, 1);	/* children load after us: tl_allow_gc() */
 	tl->generation = generation > mf.generation ? generation : mf.generation;
 	if (ancestor)
 	{
@@ -2161,6 +2483,12 @@ tl_load(const char *dir, const uint8_t tenant[16], const uint8_t id[16],
 		tl_add_branch(ancestor, tl->ancestor_lsn);
 	*out = tl;
 	return 0;
+}
+
+void
+tl_allow_gc(struct timeline *tl)
+{
+	atomic_store(&tl->gc_hold, 0);
 }
 
 int

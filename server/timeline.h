@@ -48,6 +48,8 @@
 struct event_base;
 struct event;
 struct throttle;
+struct tl_handle;
+struct page_trace;
 struct timeline;
 
 enum tl_state
@@ -71,6 +73,7 @@ struct tl_conf
 	uint32_t	pitr_seconds;	/* history kept by time (0: by horizon only) */
 	uint32_t	compaction_period_ms;	/* background check interval */
 	int			gc_verify;		/* verify every GC / gc-compaction (tests) */
+	int			gc_compaction;	/* rewrite history below the cutoff into fewer layers */
 	size_t		bufsize;		/* write buffer, each of two */
 };
 
@@ -84,6 +87,7 @@ struct tl_layer
 	struct layer_file *f;
 	uint64_t	size;
 	_Atomic int refs;
+	_Atomic int gc_hold;		/* loaded, children not yet: no GC (tl_allow_gc) */
 	_Atomic int remove;			/* unlink the file when the last ref goes */
 	char		path[PATH_MAX];
 };
@@ -92,6 +96,7 @@ struct tl_layer
 struct tl_snapshot
 {
 	_Atomic int refs;
+	_Atomic int gc_hold;		/* loaded, children not yet: no GC (tl_allow_gc) */
 	uint32_t	nfrozen;
 	struct inmem **frozen;		/* newest first; refs in inmem_ref() */
 	uint32_t	nlayers;
@@ -114,7 +119,10 @@ struct timeline
 	lsn_t		ancestor_lsn;
 	uint32_t	generation;
 	_Atomic int refs;
+	_Atomic int gc_hold;		/* loaded, children not yet: no GC (tl_allow_gc) */
 	struct throttle *throttle;	/* the tenant's GETPAGE throttle (borrowed), or NULL */
+	struct tl_handle *handles;	/* loop thread: weak handles on us (handles.h) */
+	struct page_trace *trace;	/* loop thread: the running page trace, or NULL */
 
 	/* loop thread */
 	struct event_base *base;
@@ -158,6 +166,7 @@ struct timeline
 	_Atomic uint64_t images_created;
 	_Atomic uint64_t gc_runs;
 	_Atomic uint64_t gc_layers_removed;
+	_Atomic uint64_t gc_rewrites;	/* gc-compaction runs that rewrote layers */
 	_Atomic uint64_t layers_visited;
 	_Atomic uint64_t reads;
 };
@@ -189,6 +198,8 @@ extern void tl_ref(struct timeline *tl);
 extern void tl_unref(struct timeline *tl);
 /* Remove the directory of a shut down timeline. */
 extern int	tl_remove_dir(const char *dir);
+/* A loaded timeline GCs only once its children's branch points are known. */
+extern void tl_allow_gc(struct timeline *tl);
 
 /* ---------- writes (loop thread) ---------- */
 
@@ -229,6 +240,35 @@ extern int	tl_getpage(struct timeline *tl, const struct proto_rel *rel, uint32_t
 					   uint8_t *page);
 /* Relation forks that exist (acknowledged state). */
 extern uint32_t tl_nforks(struct timeline *tl);
+
+/*
+ * Vectored page reads.  tl_pages_begin() (loop thread) answers what the
+ * relation directory and the open layer can, and for the rest pins a
+ * snapshot of the same moment in *snap and returns how many are left;
+ * tl_pages_finish() (any thread, holding a ref on tl) reads those from the
+ * snapshot, visiting each layer at most once for the whole batch.  The
+ * caller puts the snapshot.  Each r[i].err ends as 0 (page filled) or a
+ * STRATA_E* (ENOTFOUND: no such fork, EEOF: past its end).
+ */
+#define TL_NEED_SIZE	0x01
+#define TL_NEED_PAGE	0x02
+#define TL_HAVE_PAGE	0x04
+
+struct tl_page_read
+{
+	struct proto_rel rel;
+	uint32_t	blk;
+	lsn_t		lsn;			/* read point */
+	uint8_t    *page;			/* out: PROTO_PAGE_SIZE bytes */
+	int			err;			/* out */
+	uint8_t		need;			/* internal: TL_NEED_* */
+	uint32_t	nblocks;		/* internal */
+};
+
+extern uint32_t tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n,
+							   struct tl_snapshot **snap);
+extern int	tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read *r,
+							uint32_t n);
 /* Bytes of a database's forks (acknowledged state), -1 if it has none. */
 extern int64_t tl_dbsize(struct timeline *tl, uint32_t db);
 

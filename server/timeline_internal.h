@@ -33,6 +33,17 @@ extern int	tl_save_manifest(struct timeline *tl, struct tl_layer *const *layers,
 /* Reads against one snapshot and the ancestors, never the open layer (any thread). */
 extern int	tl_read_snap(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_SIZE],
 						 lsn_t lsn, uint8_t *buf, uint32_t *vlen);
+/*
+ * Vectored: errs[i] for each of n keys (0, STRATA_ENOTFOUND or an error);
+ * each layer file is visited once.  vlsns may be NULL.
+ */
+extern int	tl_read_snap_many(struct timeline *tl, struct tl_snapshot *s, uint32_t n,
+							  const uint8_t (*keys)[KEY_SIZE], const lsn_t *lsns, uint8_t **bufs,
+							  uint32_t *vlens, lsn_t *vlsns, int *errs);
+/* ... and the LSN of the version found (vlsn may be NULL). */
+extern int	tl_read_snap_lsn(struct timeline *tl, struct tl_snapshot *s,
+							 const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf, uint32_t *vlen,
+							 lsn_t *vlsn);
 /* Live forks at lsn (history only), each as (size key, nblocks), sorted by key. */
 struct tl_fork
 {
@@ -50,5 +61,7 @@ extern int	compact_l0(struct timeline *tl, int force);
 extern int	compact_images(struct timeline *tl, int force);
 /* Remove layers no retained LSN needs. */
 extern int	compact_gc(struct timeline *tl);
+/* Rewrite the layers below the GC cutoff keeping only retained versions. */
+extern int	compact_gc_rewrite(struct timeline *tl);
 
 #endif							/* STRATA_TIMELINE_INTERNAL_H */

@@ -11,7 +11,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(strata_node stratad_pid stratad_status wait_until
+our @EXPORT = qw(strata_node stratad_metric stratad_pid stratad_status wait_until
   stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids
   pgbench_money_check pgbench_amcheck);
 
@@ -82,7 +82,17 @@ sub stratad_api
 	$opt{content} = JSON::PP::encode_json($body) if defined $body;
 	my $res = HTTP::Tiny->new(timeout => 120)->request($method, "http://$addr$path", \%opt);
 	my $json = eval { JSON::PP::decode_json($res->{content}) };
-	return ($res->{status}, $json);
+	return ($res->{status}, $json, $res->{content});
+}
+
+# The sum of every sample of a Prometheus metric (any labels) at GET /metrics.
+sub stratad_metric
+{
+	my ($node, $name) = @_;
+	my (undef, undef, $text) = stratad_api($node, 'GET', '/metrics');
+	my $sum = 0;
+	$sum += $1 while $text =~ /^\Q$name\E(?:\{[^}]*\})? ([0-9.e+-]+)$/mg;
+	return $sum;
 }
 
 # pgbench's invariant: every committed transfer is in history and in the

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "handles.h"
 #include "slog.h"
 #include "strata_err.h"
 #include "tenant.h"
@@ -301,7 +302,7 @@ struct m_tl
 
 static struct m_tl mtl[M_TLS];
 static int	nmtl;
-static uint64_t m_totals[4];	/* flushes, compactions, image layers, GC removals */
+static uint64_t m_totals[5];	/* flushes, compactions, image layers, GC removals, rewrites */
 
 /* Counters restart with each load: add them up before closing. */
 static void
@@ -315,6 +316,7 @@ m_account(struct registry *reg)
 		m_totals[1] += atomic_load(&tl->compactions);
 		m_totals[2] += atomic_load(&tl->images_created);
 		m_totals[3] += atomic_load(&tl->gc_layers_removed);
+		m_totals[4] += atomic_load(&tl->gc_rewrites);
 	}
 }
 
@@ -404,6 +406,57 @@ m_check_read(struct registry *reg, int ti, uint32_t rel, uint32_t blk, lsn_t lsn
 	}
 }
 
+/*
+ * A vectored read of n random (rel, blk, LSN) points through the page
+ * service's path (tl_pages_begin on this thread, tl_pages_finish on the
+ * snapshot), each checked against the model.
+ */
+static void
+m_check_batch(struct registry *reg, int ti, lsn_t lo, lsn_t last, unsigned seed)
+{
+	struct timeline *tl = m_get(reg, ti);
+	struct tl_page_read r[40];
+	static uint8_t pages[40][PROTO_PAGE_SIZE];
+	uint32_t	n = 1 + (uint32_t) (random() % 40);
+	struct tl_snapshot *snap;
+
+	for (uint32_t i = 0; i < n; i++)
+	{
+		lsn_t		at = last > lo ? lo + (lsn_t) (random() % (last - lo + 1)) : LSN_MAX;
+
+		if (random() % 3 == 0)
+			at = LSN_MAX;
+		r[i] = (struct tl_page_read) {.rel = rel_of((uint32_t) (random() % M_RELS)),
+			.blk = (uint32_t) (random() % 8), .lsn = at, .page = pages[i]};
+	}
+	if (tl_pages_begin(tl, r, n, &snap) > 0)
+	{
+		ck_assert_int_eq(tl_pages_finish(tl, snap, r, n), 0);
+		tl_snapshot_put(snap);
+	}
+	for (uint32_t i = 0; i < n; i++)
+	{
+		uint64_t	size = m_size(ti, r[i].rel.rel - 16384, r[i].lsn);
+		uint64_t	v = 0;
+
+		if (size == VAL_NOT_EXISTS)
+			ck_assert_msg(r[i].err == STRATA_ENOTFOUND, "seed %u: batch %u/%u: err %d, expected "
+						  "not found", seed, i, n, r[i].err);
+		else if (r[i].blk >= size)
+			ck_assert_msg(r[i].err == STRATA_EEOF, "seed %u: batch %u/%u: err %d, expected EOF",
+						  seed, i, n, r[i].err);
+		else
+		{
+			ck_assert(m_lookup(ti, r[i].rel.rel - 16384, r[i].blk, r[i].lsn, &v));
+			ck_assert_msg(r[i].err == 0 && get_le32(pages[i]) == (uint32_t) v,
+						  "seed %u: batch %u/%u tl %d rel %u blk %u lsn %llX: err %d content %u, "
+						  "expected %u", seed, i, n, ti, r[i].rel.rel, r[i].blk,
+						  (unsigned long long) r[i].lsn, r[i].err, get_le32(pages[i]),
+						  (uint32_t) v);
+		}
+	}
+}
+
 START_TEST(test_model)
 {
 	struct tl_conf c = small_conf();
@@ -487,7 +540,10 @@ START_TEST(test_model)
 			at = last > lo ? lo + (lsn_t) (random() % (last - lo + 1)) : LSN_MAX;
 			if (random() % 3 == 0)
 				at = LSN_MAX;
-			m_check_read(reg, ti, rel, blk, at, seed);
+			if (random() % 3 == 0)
+				m_check_batch(reg, ti, lo, last, seed);
+			else
+				m_check_read(reg, ti, rel, blk, at, seed);
 		}
 		else if (what < 80)
 			ck_assert_int_eq(tl_checkpoint(tl), 0);
@@ -530,16 +586,62 @@ START_TEST(test_model)
 				m_check_read(reg, ti, rel, blk, LSN_MAX, seed);
 	m_account(reg);
 	printf("check_timeline: %d timelines; %llu flushes, %llu compactions, %llu image layers, "
-		   "%llu layers removed by GC\n", nmtl, (unsigned long long) m_totals[0],
+		   "%llu layers removed by GC, %llu gc-compactions\n", nmtl, (unsigned long long) m_totals[0],
 		   (unsigned long long) m_totals[1], (unsigned long long) m_totals[2],
-		   (unsigned long long) m_totals[3]);
+		   (unsigned long long) m_totals[3], (unsigned long long) m_totals[4]);
 	ck_assert_uint_gt(m_totals[0], 0);
 	ck_assert_uint_gt(m_totals[1], 0);
 	ck_assert_uint_gt(m_totals[2], 0);
 	ck_assert_uint_gt(m_totals[3], 0);
+	ck_assert_uint_gt(m_totals[4], 0);
 	registry_close(reg, 0);
 	for (int ti = 0; ti < nmtl; ti++)
 		free(mtl[ti].ev);
+}
+END_TEST
+
+/*
+ * Weak handles: they never keep a timeline alive, are cleared when it
+ * stops, upgrade only while it serves, and a cache shuts down once.
+ */
+START_TEST(test_handles)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct tenant *tn = registry_tenant(reg, TENANT);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	static const uint8_t tl2_id[16] = {0x77};
+	struct timeline *tl2;
+	struct hcache hc;
+	struct tl_handle *h;
+	struct tl_handle *h2;
+	struct timeline *strong;
+	int			refs;
+
+	ck_assert_int_eq(registry_create_timeline(reg, tn, tl2_id, NULL, 0, NULL), 0);
+	tl2 = registry_timeline(reg, TENANT, tl2_id);
+	hcache_init(&hc);
+	refs = atomic_load(&tl2->refs);
+	h = hcache_get(&hc, tl2);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_ptr_eq(hcache_get(&hc, tl2), h);	/* cached */
+	ck_assert_int_eq(atomic_load(&tl2->refs), refs);	/* weak: no reference */
+	h2 = hcache_get(&hc, tl);
+	ck_assert_ptr_nonnull(h2);
+	strong = handle_upgrade(h);
+	ck_assert_ptr_eq(strong, tl2);
+	ck_assert_int_eq(atomic_load(&tl2->refs), refs + 1);
+	tl_unref(strong);
+	/* deleting the timeline clears its handle, leaves the other */
+	ck_assert_int_eq(registry_delete_timeline(reg, tn, tl2_id), 0);
+	ck_assert_ptr_null(h->tl);
+	ck_assert_ptr_null(handle_upgrade(h));
+	ck_assert_ptr_eq(h2->tl, tl);
+	hcache_shutdown(&hc);
+	ck_assert_ptr_null(tl->handles);
+	hcache_shutdown(&hc);		/* twice: a no-op */
+	ck_assert_ptr_null(hcache_get(&hc, tl));
+	registry_close(reg, 0);
 }
 END_TEST
 
@@ -555,6 +657,7 @@ timeline_suite(void)
 	tcase_add_test(tc, test_flush_compact_image_gc);
 	tcase_add_test(tc, test_corrupt_layer);
 	tcase_add_test(tc, test_model);
+	tcase_add_test(tc, test_handles);
 	suite_add_tcase(s, tc);
 	return s;
 }

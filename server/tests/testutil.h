@@ -20,7 +20,7 @@ test_dir_setup(void)
 	snprintf(test_dir, sizeof(test_dir), "/tmp/strata_check.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(test_dir));
 	/* expected errors are logged; keep the output readable */
-	slog_set_level(SLOG_ERROR);
+	slog_set_level(getenv("STRATA_TEST_LOG_LEVEL") ? (enum slog_level) slog_parse_level(getenv("STRATA_TEST_LOG_LEVEL")) : SLOG_ERROR);
 }
 
 static inline void
