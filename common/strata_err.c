@@ -46,6 +46,8 @@ strata_strerror(int err)
 			return "cancelled";
 		case STRATA_EINTERNAL:
 			return "internal error";
+		case STRATA_EWOULDBLOCK:
+			return "would wait for the disk";
 	}
 	return "unknown error";
 }

@@ -31,6 +31,7 @@ enum strata_err
 	STRATA_EBUSY = -14,			/* held by someone else */
 	STRATA_ECANCELLED = -15,	/* cancelled by shutdown: not an error */
 	STRATA_EINTERNAL = -16,		/* a bug */
+	STRATA_EWOULDBLOCK = -17,	/* a no-wait read would have waited for the disk */
 };
 
 extern const char *strata_strerror(int err);

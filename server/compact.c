@@ -293,6 +293,18 @@ cmp_layer_start(const void *a, const void *b)
 	return x->d.lsn_start < y->d.lsn_start ? -1 : x->d.lsn_start > y->d.lsn_start;
 }
 
+
+/* Layer files written but not published: removed with their last reference. */
+static void
+drop_unpublished(struct tl_layer **out, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+	{
+		atomic_store(&out[i]->remove, 1);
+		tl_layer_unref(out[i]);
+	}
+}
+
 int
 compact_l0(struct timeline *tl, int force)
 {
@@ -417,11 +429,7 @@ compact_l0(struct timeline *tl, int force)
 		nout = 0;				/* published, or removed by publish() */
 	}
 out:
-	for (uint32_t i = 0; i < nout; i++)
-	{
-		atomic_store(&out[i]->remove, 1);
-		tl_layer_unref(out[i]);
-	}
+	drop_unpublished(out, nout);
 	if (err != 0 && err != STRATA_ECANCELLED)
 		slog(SLOG_ERROR, "timeline %s: compaction failed: %s", tl->hex, strata_strerror(err));
 	entries_free(&es);
@@ -582,11 +590,7 @@ compact_images(struct timeline *tl, int force)
 		nout = 0;
 	}
 out:
-	for (uint32_t i = 0; i < nout; i++)
-	{
-		atomic_store(&out[i]->remove, 1);
-		tl_layer_unref(out[i]);
-	}
+	drop_unpublished(out, nout);
 	if (err != 0 && err != STRATA_ECANCELLED)
 		slog(SLOG_ERROR, "timeline %s: image layer creation failed: %s", tl->hex,
 			 strata_strerror(err));
@@ -1110,11 +1114,7 @@ compact_gc_rewrite(struct timeline *tl)
 			 (unsigned long long) cutoff, nout, (unsigned long long) kept);
 	nout = 0;
 out:
-	for (uint32_t i = 0; i < nout; i++)
-	{
-		atomic_store(&out[i]->remove, 1);
-		tl_layer_unref(out[i]);
-	}
+	drop_unpublished(out, nout);
 	if (err != 0 && err != STRATA_ECANCELLED)
 		slog(SLOG_ERROR, "timeline %s: gc-compaction failed: %s", tl->hex, strata_strerror(err));
 	tl_snapshot_put(after);

@@ -8,13 +8,16 @@
 #include "layer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -41,6 +44,62 @@
 #define BLOB_MAX		(BLOB_HDR + LAYER_VALUE_MAX + 64 + 4)
 #define OUTBUF			(1024 * 1024)
 #define ZSTD_MIN		256
+
+/*
+ * One decompression context per thread, kept: ZSTD_decompress() builds and
+ * clears a fresh ~100 KiB context on every call, which cost more than the
+ * decompression itself.  (Freed at thread exit by the pthread key.)
+ */
+static __thread ZSTD_DCtx *tls_dctx;
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+
+static __thread ZSTD_CCtx *tls_cctx;
+static pthread_key_t cctx_key;
+
+static void
+dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void
+cctx_free(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+
+static void
+dctx_key_init(void)
+{
+	(void) pthread_key_create(&dctx_key, dctx_free);
+	(void) pthread_key_create(&cctx_key, cctx_free);
+}
+
+/* Likewise for compression (flushes and compactions). */
+static ZSTD_CCtx *
+cctx(void)
+{
+	if (tls_cctx == NULL)
+	{
+		pthread_once(&dctx_once, dctx_key_init);
+		if ((tls_cctx = ZSTD_createCCtx()) != NULL)
+			(void) pthread_setspecific(cctx_key, tls_cctx);
+	}
+	return tls_cctx;
+}
+
+static ZSTD_DCtx *
+dctx(void)
+{
+	if (tls_dctx == NULL)
+	{
+		pthread_once(&dctx_once, dctx_key_init);
+		if ((tls_dctx = ZSTD_createDCtx()) != NULL)
+			(void) pthread_setspecific(dctx_key, tls_dctx);
+	}
+	return tls_dctx;
+}
 #define ZSTD_LEVEL		1
 
 struct entry
@@ -83,7 +142,16 @@ struct layer_file
 	uint64_t	size;
 	uint64_t	inner_off;		/* the upper index levels, kept in memory */
 	uint8_t    *inner;
+	_Atomic(uint8_t *) *leaves; /* verified leaves read so far (nleaves slots) */
 };
+
+/*
+ * Verified leaf nodes stay in memory once read (published with a CAS,
+ * freed with the file), within a process-wide budget: a lookup then costs
+ * no pread and no CRC of 8 KiB per layer visited.
+ */
+#define LEAF_CACHE_MAX	((uint64_t) 256 * 1024 * 1024)
+static _Atomic uint64_t leaf_cache_bytes;
 
 static void
 make_pos(uint8_t *pos, const uint8_t key[KEY_SIZE], lsn_t lsn)
@@ -343,7 +411,8 @@ layer_writer_add(struct layer_writer *w, const uint8_t key[KEY_SIZE], lsn_t lsn,
 			w->zbuf = nb;
 			w->zcap = bound;
 		}
-		z = ZSTD_compress(w->zbuf, w->zcap, val, len, ZSTD_LEVEL);
+		z = cctx() ? ZSTD_compressCCtx(tls_cctx, w->zbuf, w->zcap, val, len, ZSTD_LEVEL)
+			: ZSTD_compress(w->zbuf, w->zcap, val, len, ZSTD_LEVEL);
 		if (!ZSTD_isError(z) && z <= len - len / 8)
 		{
 			payload = w->zbuf;
@@ -569,6 +638,16 @@ fail:
 
 /* ---------- reading ---------- */
 
+/* This thread's reads must not wait for the disk (layer_set_nowait). */
+static __thread int tls_nowait;
+static _Atomic int nowait_unsupported;
+
+void
+layer_set_nowait(int on)
+{
+	tls_nowait = on;
+}
+
 static int
 read_at(struct layer_file *f, void *buf, size_t len, uint64_t off)
 {
@@ -576,8 +655,26 @@ read_at(struct layer_file *f, void *buf, size_t len, uint64_t off)
 
 	while (done < len)
 	{
-		ssize_t		n = pread(f->fd, (uint8_t *) buf + done, len - done, (off_t) (off + done));
+		ssize_t		n;
 
+		if (tls_nowait)
+		{
+			struct iovec iov = {(uint8_t *) buf + done, len - done};
+
+			if (atomic_load(&nowait_unsupported))
+				return STRATA_EWOULDBLOCK;
+			n = preadv2(f->fd, &iov, 1, (off_t) (off + done), RWF_NOWAIT);
+			if (n < 0 && errno == EAGAIN)
+				return STRATA_EWOULDBLOCK;
+			if (n < 0 && errno == EOPNOTSUPP)
+			{
+				/* this file system cannot tell: every read goes to a worker */
+				atomic_store(&nowait_unsupported, 1);
+				return STRATA_EWOULDBLOCK;
+			}
+		}
+		else
+			n = pread(f->fd, (uint8_t *) buf + done, len - done, (off_t) (off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -686,6 +783,7 @@ layer_open(const char *path, struct layer_file **out)
 			}
 		}
 	}
+	f->leaves = calloc(f->nleaves ? f->nleaves : 1, sizeof(*f->leaves));	/* NULL: no cache */
 	*out = f;
 	return 0;
 fail:
@@ -703,6 +801,20 @@ layer_close(struct layer_file *f)
 		return;
 	close(f->fd);
 	free(f->inner);
+	if (f->leaves)
+	{
+		for (uint64_t i = 0; i < f->nleaves; i++)
+		{
+			uint8_t    *p = atomic_load(&f->leaves[i]);
+
+			if (p)
+			{
+				free(p);
+				atomic_fetch_sub(&leaf_cache_bytes, NODE);
+			}
+		}
+		free(f->leaves);
+	}
 	free(f);
 }
 
@@ -730,9 +842,12 @@ layer_path(const struct layer_file *f)
 	return f->path;
 }
 
+/* Read and check an index node; cached: through the leaf cache. */
 static int
-read_node(struct layer_file *f, uint64_t off, int want_level, uint8_t *node)
+read_node_ex(struct layer_file *f, uint64_t off, int want_level, uint8_t *node, int cached)
 {
+	uint64_t	leaf = UINT64_MAX;
+	int			in_memory = f->inner && off >= f->inner_off;
 	int			err;
 	int			cnt;
 
@@ -742,12 +857,25 @@ read_node(struct layer_file *f, uint64_t off, int want_level, uint8_t *node)
 			 f->path, (unsigned long long) off);
 		return STRATA_ECORRUPT;
 	}
-	if (f->inner && off >= f->inner_off)
-		memcpy(node, f->inner + (off - f->inner_off), NODE);	/* checked at open */
+	if (cached && f->leaves && off >= f->first_leaf && (off - f->first_leaf) % NODE == 0 &&
+		(off - f->first_leaf) / NODE < f->nleaves)
+	{
+		uint8_t    *p;
+
+		leaf = (off - f->first_leaf) / NODE;
+		if ((p = atomic_load(&f->leaves[leaf])) != NULL && (want_level < 0 || want_level == 0))
+		{
+			memcpy(node, p, NODE);
+			return 0;
+		}
+	}
+	if (in_memory)
+		memcpy(node, f->inner + (off - f->inner_off), NODE);	/* CRC checked at open */
 	else if ((err = read_at(f, node, NODE, off)) != 0)
 		return err;
 	cnt = get_le16(node + 6);
-	if (memcmp(node, NODE_MAGIC, 4) != 0 || get_le32(node + NODE - 4) != strata_crc32c(node, NODE - 4) ||
+	if (memcmp(node, NODE_MAGIC, 4) != 0 ||
+		(!in_memory && get_le32(node + NODE - 4) != strata_crc32c(node, NODE - 4)) ||
 		(want_level >= 0 && node[4] != want_level) ||
 		cnt > (node[4] == 0 ? LEAF_FANOUT : INNER_FANOUT))
 	{
@@ -755,7 +883,30 @@ read_node(struct layer_file *f, uint64_t off, int want_level, uint8_t *node)
 			 "header mismatch)", f->path, (unsigned long long) off);
 		return STRATA_ECORRUPT;
 	}
+	if (leaf != UINT64_MAX && node[4] == 0 &&
+		atomic_fetch_add(&leaf_cache_bytes, NODE) + NODE <= LEAF_CACHE_MAX)
+	{
+		uint8_t    *p = malloc(NODE);
+		uint8_t    *expect = NULL;
+
+		if (p != NULL)
+		{
+			memcpy(p, node, NODE);
+			if (atomic_compare_exchange_strong(&f->leaves[leaf], &expect, p))
+				return 0;
+			free(p);
+		}
+		atomic_fetch_sub(&leaf_cache_bytes, NODE);
+	}
+	else if (leaf != UINT64_MAX && node[4] == 0)
+		atomic_fetch_sub(&leaf_cache_bytes, NODE);
 	return 0;
+}
+
+static int
+read_node(struct layer_file *f, uint64_t off, int want_level, uint8_t *node)
+{
+	return read_node_ex(f, off, want_level, node, 1);
 }
 
 /* Read and check one blob; *val points into buf (or zbuf once decompressed). */
@@ -781,7 +932,9 @@ read_blob(struct layer_file *f, uint64_t off, uint32_t len, uint8_t *buf, uint8_
 	}
 	if (buf[4] & 1)
 	{
-		size_t		n = ZSTD_decompress(zbuf, LAYER_VALUE_MAX, buf + BLOB_HDR, len - BLOB_HDR - 4);
+		size_t		n = dctx() ? ZSTD_decompressDCtx(tls_dctx, zbuf, LAYER_VALUE_MAX, buf + BLOB_HDR,
+													 len - BLOB_HDR - 4)
+			: ZSTD_decompress(zbuf, LAYER_VALUE_MAX, buf + BLOB_HDR, len - BLOB_HDR - 4);
 
 		if (ZSTD_isError(n))
 		{
@@ -1125,7 +1278,7 @@ layer_verify(struct layer_file *f)
 
 	/* every index node (leaves and upper levels lie after the first leaf) */
 	for (uint64_t off = f->first_leaf; off + NODE <= f->size; off += NODE)
-		if ((err = read_node(f, off, -1, node)) != 0)
+		if ((err = read_node_ex(f, off, -1, node, 0)) != 0)
 			return err;
 	memset(lo, 0, KEY_SIZE);
 	memset(hi, 0xFF, KEY_SIZE);

@@ -125,6 +125,13 @@ extern const char *layer_path(const struct layer_file *f);
 typedef int (*layer_value_fn) (const uint8_t key[KEY_SIZE], lsn_t lsn, const uint8_t *val,
 							   uint32_t len, void *arg);
 
+/*
+ * On this thread, reads that would wait for the disk (the data is not in
+ * the page cache) fail with STRATA_EWOULDBLOCK instead (RWF_NOWAIT): an
+ * event loop tries its reads this way and hands the rest to a worker.
+ */
+extern void layer_set_nowait(int on);
+
 /* Versions of key with LSN < lsn_limit, newest first. */
 extern int	layer_get(struct layer_file *f, const uint8_t key[KEY_SIZE], lsn_t lsn_limit,
 					  layer_value_fn cb, void *arg);

@@ -52,7 +52,9 @@
 #include <event2/listener.h>
 
 #include "bytes.h"
+#include "clock.h"
 #include "key.h"
+#include "layer.h"
 #include "lsn.h"
 #include "pagetrace.h"
 #include "slog.h"
@@ -108,14 +110,6 @@ static void exec_kick(struct conn *c);
 
 /* ---------- timing ---------- */
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static void
 hist_add(struct hist *h, double seconds)
@@ -152,7 +146,7 @@ rq_enter(struct server *srv, struct preq *p, enum rq_phase to, uint64_t now)
 static void
 batch_cancel(struct server *srv, struct batch *b)
 {
-	uint64_t	now = now_ns();
+	uint64_t	now = clock_mono_ns();
 
 	for (uint32_t i = 0; i < b->n; i++)
 		if (b->r[i].phase < RQ_FLUSHING)
@@ -183,7 +177,7 @@ on_out_drain(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *ar
 	c->out_drained += info->n_deleted;
 	if (c->fl_n == 0)
 		return;
-	now = now_ns();
+	now = clock_mono_ns();
 	while (c->fl_n > 0 && c->fl[c->fl_head].end <= c->out_drained)
 	{
 		double		dt = (double) (now - c->fl[c->fl_head].t_ns) / 1e9;
@@ -431,7 +425,7 @@ static void
 exec_done(struct conn *c)
 {
 	struct batch *b = c->exec;
-	uint64_t	now = now_ns();
+	uint64_t	now = clock_mono_ns();
 
 	for (uint32_t i = 0; i < b->n; i++)
 		rq_enter(c->srv, &b->r[i], RQ_FLUSHING, now);
@@ -458,7 +452,7 @@ getpage_answer(struct conn *c)
 	struct batch *b = c->exec;
 	struct timeline *tl = c->h ? c->h->tl : NULL;
 	struct page_trace *trace = tl ? tl->trace : NULL;
-	uint64_t	now = now_ns();
+	uint64_t	now = clock_mono_ns();
 
 	for (uint32_t i = 0; i < b->n; i++)
 	{
@@ -509,7 +503,7 @@ static void
 exec_getpages(struct conn *c, struct batch *b)
 {
 	struct timeline *tl = handle_upgrade(c->h);
-	uint64_t	now = now_ns();
+	uint64_t	now = clock_mono_ns();
 	lsn_t		last;
 
 	if (tl == NULL)
@@ -547,7 +541,35 @@ exec_getpages(struct conn *c, struct batch *b)
 			c->srv->m.batch_le[k]++;
 	if (b->nrd > 0 && tl_pages_begin(tl, b->rd, b->nrd, &b->snap) > 0)
 	{
-		/* history may need the disk: a worker reads it, we go on */
+		uint8_t		need[1024];
+		uint32_t	blocked = 0;
+
+		/*
+		 * History: what the page cache holds is read right here (no-wait
+		 * reads); only what would wait for the disk goes to a worker.
+		 */
+		for (uint32_t i = 0; i < b->nrd; i++)
+			need[i] = b->rd[i].need;
+		layer_set_nowait(1);
+		(void) tl_pages_finish(tl, b->snap, b->rd, b->nrd);
+		layer_set_nowait(0);
+		for (uint32_t i = 0; i < b->nrd; i++)
+			if (b->rd[i].err == STRATA_EWOULDBLOCK)
+			{
+				b->rd[i].need = need[i];
+				b->rd[i].err = 0;
+				blocked++;
+			}
+		if (blocked == 0)
+		{
+			tl_snapshot_put(b->snap);
+			b->snap = NULL;
+			tl_unref(tl);
+			getpage_answer(c);
+			exec_done(c);
+			return;
+		}
+		/* a worker reads the rest, we go on */
 		b->tl = tl;
 		b->c = c;
 		b->work.run = read_run;
@@ -563,6 +585,21 @@ exec_getpages(struct conn *c, struct batch *b)
 }
 
 /* ---------- group writes and syncs ---------- */
+
+/* Answered waiters: their connections' executors take the next batch. */
+static void
+finish_waiters(struct waiter *done)
+{
+	while (done)
+	{
+		struct waiter *next = done->next;
+
+		if (done->conn)
+			exec_done(done->conn);
+		free(done);
+		done = next;
+	}
+}
 
 /* Answer the writes of tl whose group reached the kernel (or failed). */
 static void
@@ -604,15 +641,7 @@ on_tl_progress(struct timeline *tl, void *arg)
 			reply_lsn(x->conn, &x->req, x->stored_lsn, tl);
 		}
 	}
-	while (done)
-	{
-		struct waiter *next = done->next;
-
-		if (done->conn)
-			exec_done(done->conn);
-		free(done);
-		done = next;
-	}
+	finish_waiters(done);
 }
 
 /* End of a loop iteration: hand every timeline's group to its writer. */
@@ -727,15 +756,7 @@ on_sync_done(uint64_t synced, int err, double seconds, void *arg)
 			reply_ok(w->conn, &w->req, &resp);
 		}
 	}
-	while (done)
-	{
-		struct waiter *next = done->next;
-
-		if (done->conn)
-			exec_done(done->conn);
-		free(done);
-		done = next;
-	}
+	finish_waiters(done);
 	if (more)
 		start_sync(srv);
 }
@@ -893,7 +914,7 @@ exec_start(struct conn *c)
 	b->r[0] = (struct preq) {.req = req, .phase = RQ_THROTTLED, .since_ns = b->raw_ns,
 	.recv_ns = b->raw_ns};
 	b->n = 1;
-	rq_enter(c->srv, &b->r[0], RQ_EXECUTING, now_ns());
+	rq_enter(c->srv, &b->r[0], RQ_EXECUTING, clock_mono_ns());
 	later = exec_single(c, tl, &req);
 	/* a waiting write or SYNC holds no reference: on_tl_stop clears it */
 	tl_unref(tl);
@@ -923,7 +944,7 @@ exec_kick(struct conn *c)
 	c->pend = c->exec;
 	c->exec = b;
 	c->exec_busy = 1;
-	now = now_ns();
+	now = clock_mono_ns();
 	for (uint32_t i = 0; i < b->n; i++)
 		rq_enter(c->srv, &b->r[i], RQ_BATCHED, now);
 	exec_start(c);
@@ -960,7 +981,7 @@ add_request(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
 		return;
 	}
 	b->r[b->n] = (struct preq) {.req = req, .phase = RQ_RECEIVED, .since_ns = t, .recv_ns = t};
-	rq_enter(c->srv, &b->r[b->n], RQ_THROTTLED, now_ns());
+	rq_enter(c->srv, &b->r[b->n], RQ_THROTTLED, clock_mono_ns());
 	if (++b->n == (uint32_t) c->srv->max_batch_size)
 		b->closed = 1;
 }
@@ -1115,7 +1136,7 @@ read_messages(struct conn *c)
 					conn_violation(c, "CopyData outside COPY");
 					return 1;
 				}
-				t = now_ns();
+				t = clock_mono_ns();
 				if (throttled(c, frame, len - 4, t))
 					return 0;
 				add_request(c, frame, len - 4, t);

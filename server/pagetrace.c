@@ -19,6 +19,7 @@
 #include <sys/queue.h>
 
 #include "bytes.h"
+#include "clock.h"
 #include "checksum.h"
 #include "http.h"
 #include "slog.h"
@@ -39,14 +40,6 @@ struct page_trace
 	uint64_t	bytes;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
 
 static void
 send_buffered(struct page_trace *t)
@@ -82,7 +75,7 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void) fd;
 	(void) what;
-	if (t->req == NULL || mono_ns() >= t->deadline_ns)
+	if (t->req == NULL || clock_mono_ns() >= t->deadline_ns)
 		finish(t);
 	else
 		send_buffered(t);
@@ -158,7 +151,7 @@ pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_ba
 	tl_ref(tl);
 	t->tl = tl;
 	t->req = req;
-	t->start_ns = mono_ns();
+	t->start_ns = clock_mono_ns();
 	t->deadline_ns = t->start_ns + secs * 1000000000u;
 	t->limit = limit < PAGETRACE_HDR_SIZE ? PAGETRACE_HDR_SIZE : limit;
 	gettimeofday(&now, NULL);
@@ -188,7 +181,7 @@ pagetrace_add(struct page_trace *t, const struct proto_req *req, uint16_t status
 			  uint64_t latency_ns)
 {
 	uint8_t		rec[PAGETRACE_REC_SIZE];
-	uint64_t	now = mono_ns();
+	uint64_t	now = clock_mono_ns();
 
 	if (t->bytes + PAGETRACE_REC_SIZE > t->limit || now >= t->deadline_ns || t->req == NULL)
 	{

@@ -7,6 +7,8 @@
  */
 #include "throttle.h"
 
+#include "clock.h"
+
 #include <string.h>
 #include <time.h>
 
@@ -46,10 +48,7 @@ throttle_get_conf(struct throttle *t, struct throttle_conf *c)
 uint64_t
 throttle_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+	return clock_mono_ns() / 1000;
 }
 
 uint64_t

@@ -691,7 +691,9 @@ tl_read_snap_many(struct timeline *tl, struct tl_snapshot *s, uint32_t n,
 	}
 	if (err != 0)
 	{
-		slog(SLOG_ERROR, "timeline %s: could not read its layers: %s", tl->hex, strata_strerror(err));
+		if (err != STRATA_EWOULDBLOCK)
+			slog(SLOG_ERROR, "timeline %s: could not read its layers: %s", tl->hex,
+				 strata_strerror(err));
 		goto out;
 	}
 	for (uint32_t j = 0; j < n; j++)
