@@ -118,42 +118,105 @@ tenant_json(struct tenant *t)
 	struct throttle_conf tc;
 
 	throttle_get_conf(&t->throttle, &tc);
-	return json_pack("{s:s, s:s, s:i, s:i, s:{s:i, s:i}}", "id", t->hex,
+	return json_pack("{s:s, s:s, s:i, s:i, s:{s:i, s:i}, s:I, s:I}", "id", t->hex,
 					 "state", t->state == TENANT_ACTIVE ? "Active" : "Stopping",
 					 "generation", (int) t->generation, "timelines", (int) t->ntl,
-					 "getpage_throttle", "rate_per_sec", (int) tc.rate, "burst", (int) tc.burst);
+					 "getpage_throttle", "rate_per_sec", (int) tc.rate, "burst", (int) tc.burst,
+					 "gc_horizon", (json_int_t) t->conf.gc_horizon,
+					 "pitr_interval", (json_int_t) t->conf.pitr_seconds);
 }
 
 static json_t *read_body(struct evhttp_request *req);
 
-/* PUT /v1/tenant/{t}/config: {"getpage_throttle": {"rate_per_sec": N, "burst": B} | null} */
+/* {"rate_per_sec": N, "burst": B} or null (off); 0, or -1 if malformed. */
+static int
+parse_throttle(json_t *th, struct throttle_conf *tc)
+{
+	json_t	   *rate = json_object_get(th, "rate_per_sec");
+	json_t	   *burst = json_object_get(th, "burst");
+
+	tc->rate = 0;
+	tc->burst = 1;
+	if (json_is_null(th))
+		return 0;
+	if (!json_is_object(th) || !json_is_integer(rate) || json_integer_value(rate) < 0 ||
+		json_integer_value(rate) > 10000000)
+		return -1;
+	tc->rate = (uint32_t) json_integer_value(rate);
+	if (json_is_integer(burst) && json_integer_value(burst) > 0 &&
+		json_integer_value(burst) <= 10000000)
+		tc->burst = (uint32_t) json_integer_value(burst);
+	return 0;
+}
+
+/*
+ * A retention setting: absent keeps it (*out unchanged), null returns to
+ * stratad's default (-1), else a non-negative integer; pitr_interval may
+ * also be a string "N[s|m|h|d]".  0, or -1 if malformed.
+ */
+static int
+parse_retention(json_t *body, const char *name, int64_t max, int64_t *out)
+{
+	json_t	   *v = json_object_get(body, name);
+	int64_t		n;
+
+	if (v == NULL)
+		return 0;
+	if (json_is_null(v))
+		n = -1;
+	else if (json_is_integer(v))
+		n = json_integer_value(v);
+	else if (json_is_string(v) && strcmp(name, "pitr_interval") == 0)
+	{
+		char	   *end;
+		long long	num = strtoll(json_string_value(v), &end, 10);
+		int64_t		unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 :
+			*end == 'd' ? 86400 : *end == '\0' ? 1 : 0;
+
+		if (end == json_string_value(v) || unit == 0 || (*end && end[1]) || num < 0 ||
+			num > max / unit)
+			return -1;
+		n = (int64_t) num * unit;
+	}
+	else
+		return -1;
+	if (n < -1 || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/*
+ * PUT /v1/tenant/{t}/config: any of "getpage_throttle" ({"rate_per_sec":
+ * N, "burst": B} or null), "gc_horizon" (bytes or null) and
+ * "pitr_interval" (seconds, "N[s|m|h|d]" or null); absent keys stay.
+ */
 static void
 tenant_config(struct evhttp_request *req, struct server *srv, struct tenant *t)
 {
 	json_t	   *body = read_body(req);
 	json_t	   *th = body ? json_object_get(body, "getpage_throttle") : NULL;
-	struct throttle_conf tc = {0, 1};
-	int			err;
+	struct throttle_conf tc;
+	int64_t		horizon = t->gc_horizon_set;
+	int64_t		pitr = t->pitr_set;
+	int			err = 0;
 
-	if (body == NULL || (th && !json_is_null(th) &&
-						 (!json_is_object(th) ||
-						  !json_is_integer(json_object_get(th, "rate_per_sec")) ||
-						  json_integer_value(json_object_get(th, "rate_per_sec")) < 0 ||
-						  json_integer_value(json_object_get(th, "rate_per_sec")) > 10000000)))
+	if (body == NULL || !json_is_object(body) || (th && parse_throttle(th, &tc) != 0) ||
+		parse_retention(body, "gc_horizon", INT64_MAX, &horizon) != 0 ||
+		parse_retention(body, "pitr_interval", TENANT_PITR_MAX, &pitr) != 0)
 	{
 		json_decref(body);
-		http_reply_error(req, 400, "expected {\"getpage_throttle\": {\"rate_per_sec\": N, \"burst\": B}} or null");
+		http_reply_error(req, 400, "expected {\"getpage_throttle\": {\"rate_per_sec\": N, "
+						 "\"burst\": B} or null, \"gc_horizon\": BYTES or null, "
+						 "\"pitr_interval\": SECONDS, \"N[s|m|h|d]\" or null}, each optional");
 		return;
 	}
-	if (th && json_is_object(th))
-	{
-		tc.rate = (uint32_t) json_integer_value(json_object_get(th, "rate_per_sec"));
-		if (json_is_integer(json_object_get(th, "burst")) &&
-			json_integer_value(json_object_get(th, "burst")) > 0)
-			tc.burst = (uint32_t) json_integer_value(json_object_get(th, "burst"));
-	}
 	json_decref(body);
-	if ((err = registry_set_throttle(srv->reg, t, &tc)) != 0)
+	if (th)
+		err = registry_set_throttle(srv->reg, t, &tc);
+	if (err == 0 && (horizon != t->gc_horizon_set || pitr != t->pitr_set))
+		err = registry_set_retention(srv->reg, t, horizon, pitr);
+	if (err != 0)
 		reply_err(req, err, "could not save the tenant's config");
 	else
 		http_reply_json(req, 200, tenant_json(t));

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bytes.h"
 #include "fsutil.h"
@@ -117,6 +118,23 @@ publish(struct timeline *tl, struct inmem *drop_frozen, struct tl_layer **add, u
 	tl->disk_consistent_lsn = dcl;
 	tl->gc_cutoff = cutoff;
 	pthread_mutex_unlock(&tl->lock);
+	return 0;
+}
+
+/*
+ * A job whose output would have a live layer's name (same kind, ranges
+ * and generation: e.g. a gc-compaction whose inputs are one L1 and images
+ * at its start) is dropped, not published: replacing the file would let
+ * the old layer's removal unlink the new one.  Nothing is lost, the job
+ * just does not happen.
+ */
+static int
+skip_if_exists(struct timeline *tl, int err, const char *job)
+{
+	if (err != STRATA_EEXIST)
+		return err;
+	slog(SLOG_INFO, "timeline %s: %s skipped: its output would replace a layer file",
+		 tl->hex, job);
 	return 0;
 }
 
@@ -430,6 +448,7 @@ compact_l0(struct timeline *tl, int force)
 	}
 out:
 	drop_unpublished(out, nout);
+	err = skip_if_exists(tl, err, "compaction");
 	if (err != 0 && err != STRATA_ECANCELLED)
 		slog(SLOG_ERROR, "timeline %s: compaction failed: %s", tl->hex, strata_strerror(err));
 	entries_free(&es);
@@ -591,6 +610,7 @@ compact_images(struct timeline *tl, int force)
 	}
 out:
 	drop_unpublished(out, nout);
+	err = skip_if_exists(tl, err, "image layer creation");
 	if (err != 0 && err != STRATA_ECANCELLED)
 		slog(SLOG_ERROR, "timeline %s: image layer creation failed: %s", tl->hex,
 			 strata_strerror(err));
@@ -693,7 +713,6 @@ compact_gc(struct timeline *tl)
 	struct tl_snapshot *s = tl_snapshot_get(tl);
 	struct tl_layer **drop = NULL;
 	uint32_t	ndrop = 0;
-	lsn_t		last = atomic_load(&tl->last_record_lsn);
 	lsn_t		dcl = tl_disk_consistent_lsn(tl);
 	lsn_t		cutoff = tl_gc_cutoff(tl);
 	lsn_t		want;
@@ -701,8 +720,8 @@ compact_gc(struct timeline *tl)
 	uint32_t	nbranches;
 	int			err = 0;
 
-	/* the horizon; never past what layer files hold; monotonic */
-	want = last > tl->conf.gc_horizon ? last - tl->conf.gc_horizon : 0;
+	/* retention; never past what layer files hold; monotonic */
+	want = tl_retention_cutoff(tl, (int64_t) time(NULL));
 	if (dcl > 0 && want > dcl - 1)
 		want = dcl - 1;
 	if (want > cutoff)
@@ -941,7 +960,7 @@ compact_gc_rewrite(struct timeline *tl)
 			if (s->layers[i]->d.lsn_start < ls)
 				ls = s->layers[i]->d.lsn_start;
 		}
-	if (nin < 2)
+	if (nin < 2 || (cutoff == tl->gc_rewrite_skip_lsn && nin == tl->gc_rewrite_skip_inputs))
 		goto out;
 	/* the retained LSNs below the cutoff, ascending, then the cutoff */
 	pthread_mutex_lock(&tl->lock);
@@ -1115,6 +1134,13 @@ compact_gc_rewrite(struct timeline *tl)
 	nout = 0;
 out:
 	drop_unpublished(out, nout);
+	if (err == STRATA_EEXIST)
+	{
+		/* the same inputs would collide again: wait for the history to change */
+		tl->gc_rewrite_skip_lsn = cutoff;
+		tl->gc_rewrite_skip_inputs = nin;
+	}
+	err = skip_if_exists(tl, err, "gc-compaction");
 	if (err != 0 && err != STRATA_ECANCELLED)
 		slog(SLOG_ERROR, "timeline %s: gc-compaction failed: %s", tl->hex, strata_strerror(err));
 	tl_snapshot_put(after);

@@ -96,6 +96,20 @@ fail:
 }
 
 int
+fs_rename_noreplace(const char *from, const char *to)
+{
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* no RENAME_NOREPLACE here: link(2) fails with EEXIST too */
+	if (link(from, to) != 0)
+		return -1;
+	(void) unlink(from);		/* a leftover temp file is removed at the next start */
+	return 0;
+}
+
+int
 fs_read_file(const char *path, void **data, size_t *len)
 {
 	FILE	   *f = fopen(path, "rb");

@@ -17,6 +17,14 @@
 extern int	fs_write_durable(const char *path, const void *data, size_t len);
 extern int	fs_fsync_dir(const char *dir);
 
+/*
+ * rename(2) that never replaces: -1 with errno EEXIST if `to` exists
+ * (renameat2 RENAME_NOREPLACE, or link + unlink where the filesystem
+ * lacks it).  Layer files use it: a name is one immutable file, so a job
+ * that would produce an existing name must not overwrite it.
+ */
+extern int	fs_rename_noreplace(const char *from, const char *to);
+
 /* Read a whole small file into a malloc'd buffer; caller frees. */
 extern int	fs_read_file(const char *path, void **data, size_t *len);
 

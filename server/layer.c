@@ -610,10 +610,19 @@ layer_writer_finish(struct layer_writer *w, const uint8_t key_start[KEY_SIZE],
 	}
 	fs_kill_point("layer-before-rename");
 	snprintf(path, sizeof(path), "%s/%s", w->dir, out_name);
-	if (rename(w->tmp, path) != 0)
+	if (fs_rename_noreplace(w->tmp, path) != 0)
 	{
-		err = errno_err(errno);
-		slog(SLOG_ERROR, "could not rename \"%s\" to \"%s\": %m", w->tmp, path);
+		if (errno == EEXIST)
+		{
+			/* the job would replace a live layer: the caller drops the job */
+			slog(SLOG_INFO, "layer file \"%s\" exists already; not replacing it", path);
+			err = STRATA_EEXIST;
+		}
+		else
+		{
+			err = errno_err(errno);
+			slog(SLOG_ERROR, "could not rename \"%s\" to \"%s\": %m", w->tmp, path);
+		}
 		goto fail;
 	}
 	if ((err = fs_fsync_dir(w->dir)) != 0)

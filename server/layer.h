@@ -98,8 +98,9 @@ extern uint64_t layer_writer_size(const struct layer_writer *w);
 
 /*
  * Write the index and summary and publish the file under its name in the
- * writer's directory.  The ranges must contain every entry.  Frees w,
- * also on failure (the temp file is removed then).
+ * writer's directory.  The ranges must contain every entry.  Never
+ * replaces a file: STRATA_EEXIST if the name exists.  Frees w, also on
+ * failure (the temp file is removed then).
  */
 extern int	layer_writer_finish(struct layer_writer *w, const uint8_t key_start[KEY_SIZE],
 								const uint8_t key_end[KEY_SIZE], lsn_t lsn_start,

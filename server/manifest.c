@@ -93,6 +93,7 @@ manifest_save(const char *dir, const struct manifest *m)
 	char		hex[IDENTITY_HEX_LEN];
 	json_t	   *o;
 	json_t	   *layers;
+	json_t	   *a;
 	int			err;
 
 	if ((err = manifest_validate(m)) != 0)
@@ -122,6 +123,12 @@ manifest_save(const char *dir, const struct manifest *m)
 		json_array_append_new(layers, json_pack("{s:s, s:I}", "name", m->layers[i].name,
 												"size", (json_int_t) m->layers[i].size));
 	json_object_set_new(o, "layers", layers);
+	if ((a = lsntime_to_json(&m->lsntime, m->disk_consistent_lsn)) == NULL)
+	{
+		json_decref(o);
+		return STRATA_ENOMEM;
+	}
+	json_object_set_new(o, "lsn_by_time", a);
 	snprintf(path, sizeof(path), "%s/manifest", dir);
 	fs_kill_point("manifest-write");
 	err = jsonfile_save(path, MF_MAGIC, MF_VERSION, o);
@@ -184,6 +191,11 @@ manifest_load(const char *dir, struct manifest *m)
 		}
 		strcpy(m->layers[i].name, name);
 		m->layers[i].size = (uint64_t) json_integer_value(json_object_get(l, "size"));
+	}
+	if (lsntime_from_json(&m->lsntime, json_object_get(o, "lsn_by_time")) != 0)
+	{
+		slog(SLOG_ERROR, "manifest \"%s\": malformed lsn_by_time", path);
+		goto out;
 	}
 	if (manifest_validate(m) != 0)
 	{

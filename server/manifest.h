@@ -8,7 +8,9 @@
  * "STRATAMF", format version 1.  The JSON object: "tenant_id", "timeline_id" (32 hex digits),
  * "ancestor_timeline_id" (or null), "ancestor_lsn", "disk_consistent_lsn",
  * "gc_cutoff" (LSNs as "%X/%X"), "generation", "state" ("active" or
- * "deleting"), "layers": [{"name", "size"}].  Published with temp, fsync,
+ * "deleting"), "layers": [{"name", "size"}], "lsn_by_time" (optional:
+ * lsntime.h samples [[unix seconds, "%X/%X"], ...], none past
+ * disk_consistent_lsn).  Published with temp, fsync,
  * rename and directory fsync (I14); it names only durable layers.
  *
  * Pure data plus load/save; the caller serialises saves of one timeline.
@@ -22,6 +24,7 @@
 
 #include "layer.h"
 #include "lsn.h"
+#include "lsntime.h"
 
 #define MANIFEST_NAME_MAX 128
 
@@ -42,6 +45,7 @@ struct manifest
 	lsn_t		gc_cutoff;
 	uint32_t	generation;
 	int			deleting;
+	struct lsntime lsntime;		/* samples up to disk_consistent_lsn */
 	uint32_t	nlayers;
 	struct manifest_layer *layers;	/* owned; manifest_free() */
 };

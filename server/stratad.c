@@ -67,6 +67,7 @@ usage(FILE *f)
 			"      --image-creation-threshold N    deltas above the newest image (3)\n"
 			"      --compaction-period-ms N     background check interval (20000)\n"
 			"      --gc-horizon BYTES           WAL distance of history kept (64 MiB)\n"
+			"      --pitr-interval-s N          also keep the history of the last N seconds (0)\n"
 			"      --gc-verify          check every GC keeps reads unchanged (tests)\n"
 			"      --gc-compaction on|off       rewrite history below the GC cutoff (on)\n"
 			"      --max-batch-size N   GETPAGEs read together (32, 1..1024)\n"
@@ -188,6 +189,7 @@ main(int argc, char **argv)
 		{"max-batch-size", required_argument, NULL, 23},
 		{"pipelining", required_argument, NULL, 24},
 		{"read-workers", required_argument, NULL, 25},
+		{"pitr-interval-s", required_argument, NULL, 26},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -285,6 +287,9 @@ main(int argc, char **argv)
 				break;
 			case 20:
 				conf.gc_horizon = strtoull(optarg, NULL, 10);
+				break;
+			case 26:
+				conf.pitr_seconds = (uint32_t) strtoul(optarg, NULL, 10);
 				break;
 			case 21:
 				conf.gc_verify = 1;

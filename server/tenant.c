@@ -29,8 +29,9 @@
 /* ---------- tenant config ---------- */
 
 /*
- * The config holds what belongs to the tenant itself (its generation);
- * tunables come from stratad's options for now.
+ * The config holds what belongs to the tenant itself (its generation) and
+ * the settings set through the API: the GETPAGE throttle and retention
+ * ("gc_horizon" bytes, "pitr_interval" seconds; absent: stratad's option).
  */
 static int
 save_config(struct tenant *t)
@@ -38,19 +39,47 @@ save_config(struct tenant *t)
 	char		path[PATH_MAX];
 	struct throttle_conf tc;
 	json_t	   *o;
+	int			err;
 
 	throttle_get_conf(&t->throttle, &tc);
 	o = json_pack("{s:s, s:I, s:{s:i, s:i}}", "tenant_id", t->hex,
 				  "generation", (json_int_t) t->generation,
 				  "getpage_throttle", "rate_per_sec", (int) tc.rate, "burst", (int) tc.burst);
-	int			err;
-
 	if (o == NULL)
 		return STRATA_ENOMEM;
+	if (t->gc_horizon_set >= 0)
+		json_object_set_new(o, "gc_horizon", json_integer(t->gc_horizon_set));
+	if (t->pitr_set >= 0)
+		json_object_set_new(o, "pitr_interval", json_integer(t->pitr_set));
 	snprintf(path, sizeof(path), "%s/config", t->dir);
 	err = jsonfile_save(path, CONFIG_MAGIC, CONFIG_VERSION, o);
 	json_decref(o);
 	return err;
+}
+
+/* The tenant's retention: its own settings over stratad's defaults. */
+static void
+apply_retention(struct registry *reg, struct tenant *t)
+{
+	t->conf.gc_horizon = t->gc_horizon_set >= 0 ? (uint64_t) t->gc_horizon_set :
+		reg->default_conf.gc_horizon;
+	t->conf.pitr_seconds = t->pitr_set >= 0 ? (uint32_t) t->pitr_set :
+		reg->default_conf.pitr_seconds;
+	for (uint32_t i = 0; i < t->ntl; i++)
+		tl_set_retention(t->tls[i], t->conf.gc_horizon, t->conf.pitr_seconds);
+}
+
+/* An optional non-negative integer setting: -1 if absent, -2 if malformed. */
+static int64_t
+opt_setting(json_t *o, const char *name, int64_t max)
+{
+	json_t	   *v = json_object_get(o, name);
+
+	if (v == NULL || json_is_null(v))
+		return -1;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max)
+		return -2;
+	return json_integer_value(v);
 }
 
 static int
@@ -83,7 +112,14 @@ load_config(struct tenant *t)
 			throttle_configure(&t->throttle, &tc);
 		}
 	}
+	t->gc_horizon_set = opt_setting(o, "gc_horizon", INT64_MAX);
+	t->pitr_set = opt_setting(o, "pitr_interval", TENANT_PITR_MAX);
 	json_decref(o);
+	if (t->gc_horizon_set < -1 || t->pitr_set < -1)
+	{
+		slog(SLOG_ERROR, "\"%s\": bad retention settings", path);
+		return STRATA_ECORRUPT;
+	}
 	return 0;
 }
 
@@ -245,6 +281,8 @@ tenant_alloc(struct registry *reg, const uint8_t id[16])
 	identity_hex(id, t->hex);
 	snprintf(t->dir, sizeof(t->dir), "%s/tenants/%s", reg->datadir, t->hex);
 	t->conf = reg->default_conf;
+	t->gc_horizon_set = -1;
+	t->pitr_set = -1;
 	t->state = TENANT_ACTIVE;
 	throttle_init(&t->throttle);
 	return t;
@@ -314,6 +352,7 @@ registry_open(const char *datadir, struct event_base *base, const struct tl_conf
 		}
 		if ((err = load_config(t)) == 0)
 		{
+			apply_retention(reg, t);
 			/* every start is a new attachment (ARCHITECTURE.md 5.5) */
 			t->generation++;
 			err = save_config(t);
@@ -599,6 +638,18 @@ registry_set_throttle(struct registry *reg, struct tenant *t, const struct throt
 	throttle_configure(&t->throttle, c);
 	slog(SLOG_INFO, "tenant %s: GETPAGE throttle %s (%u/s, burst %u)", t->hex,
 		 c->rate ? "on" : "off", c->rate, c->burst);
+	return save_config(t);
+}
+
+int
+registry_set_retention(struct registry *reg, struct tenant *t, int64_t gc_horizon,
+					   int64_t pitr_seconds)
+{
+	t->gc_horizon_set = gc_horizon;
+	t->pitr_set = pitr_seconds;
+	apply_retention(reg, t);
+	slog(SLOG_INFO, "tenant %s: retention gc_horizon=%llu pitr_interval=%us", t->hex,
+		 (unsigned long long) t->conf.gc_horizon, t->conf.pitr_seconds);
 	return save_config(t);
 }
 

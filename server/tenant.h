@@ -41,7 +41,9 @@ struct tenant
 	char		hex[33];
 	char		dir[PATH_MAX];
 	enum tenant_state state;
-	struct tl_conf conf;
+	struct tl_conf conf;		/* stratad's options with the settings below applied */
+	int64_t		gc_horizon_set; /* set through the API, or -1: stratad's default */
+	int64_t		pitr_set;		/* seconds, likewise */
 	uint32_t	generation;
 	uint32_t	ntl;
 	struct timeline **tls;
@@ -99,6 +101,15 @@ extern int	registry_ensure_timeline(struct registry *reg, const uint8_t tenant[1
 /* Set the tenant's GETPAGE throttle (rate 0: off) and persist it. */
 extern int	registry_set_throttle(struct registry *reg, struct tenant *t,
 								  const struct throttle_conf *c);
+
+#define TENANT_PITR_MAX (10 * 365 * 86400)	/* fits pitr_seconds */
+
+/*
+ * Set the tenant's retention (-1: stratad's default) for all its
+ * timelines, effective at their next GC, and persist it.
+ */
+extern int	registry_set_retention(struct registry *reg, struct tenant *t, int64_t gc_horizon,
+								   int64_t pitr_seconds);
 
 /* fdatasync every timeline's logs (the sync thread). */
 extern int	registry_sync_all(struct registry *reg);

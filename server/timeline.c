@@ -454,6 +454,35 @@ tl_gc_cutoff(struct timeline *tl)
 	return locked_lsn(tl, &tl->gc_cutoff);
 }
 
+void
+tl_set_retention(struct timeline *tl, uint64_t gc_horizon, uint32_t pitr_seconds)
+{
+	pthread_mutex_lock(&tl->lock);
+	tl->conf.gc_horizon = gc_horizon;
+	tl->conf.pitr_seconds = pitr_seconds;
+	pthread_mutex_unlock(&tl->lock);
+}
+
+lsn_t
+tl_retention_cutoff(struct timeline *tl, int64_t now)
+{
+	lsn_t		last = atomic_load(&tl->last_record_lsn);
+	lsn_t		want;
+
+	pthread_mutex_lock(&tl->lock);
+	want = last > tl->conf.gc_horizon ? last - tl->conf.gc_horizon : 0;
+	if (tl->conf.pitr_seconds > 0)
+	{
+		/* nothing that old known: all history is younger than the interval */
+		lsn_t		by_time = lsntime_lsn_at(&tl->lsntime, now - (int64_t) tl->conf.pitr_seconds);
+
+		if (by_time < want)
+			want = by_time;
+	}
+	pthread_mutex_unlock(&tl->lock);
+	return want;
+}
+
 int
 tl_save_manifest(struct timeline *tl, struct tl_layer *const *layers, uint32_t nlayers, lsn_t dcl,
 				 lsn_t gc_cutoff)
@@ -473,6 +502,9 @@ tl_save_manifest(struct timeline *tl, struct tl_layer *const *layers, uint32_t n
 	m.disk_consistent_lsn = dcl;
 	m.gc_cutoff = gc_cutoff;
 	m.generation = tl->generation;
+	pthread_mutex_lock(&tl->lock);
+	m.lsntime = tl->lsntime;
+	pthread_mutex_unlock(&tl->lock);
 	m.nlayers = nlayers;
 	m.layers = calloc(m.nlayers ? m.nlayers : 1, sizeof(*m.layers));
 	if (m.layers == NULL)
@@ -1766,6 +1798,7 @@ bg_main(void *arg)
 				break;
 		}
 		tl->bg_wake = 0;
+		lsntime_note(&tl->lsntime, (int64_t) time(NULL), atomic_load(&tl->last_record_lsn));
 		serving = tl->bg_req;
 		force_c = tl->bg_force_compact;
 		force_g = tl->bg_force_gc;
@@ -1897,6 +1930,7 @@ tl_alloc(const char *dir, const uint8_t tenant[16], const uint8_t id[16],
 	memcpy(tl->id, id, 16);
 	identity_hex(id, tl->hex);
 	tl->conf = *conf;
+	lsntime_init(&tl->lsntime);
 	atomic_init(&tl->state, TL_LOADING);
 	atomic_init(&tl->refs, 1);
 	pthread_mutex_init(&tl->lock, NULL);
@@ -2260,6 +2294,7 @@ tl_open_dir(struct timeline *tl, const struct manifest *mf)
 	}
 	tl->disk_consistent_lsn = mf->disk_consistent_lsn;
 	tl->gc_cutoff = mf->gc_cutoff;
+	tl->lsntime = mf->lsntime;
 
 	if ((d = opendir(tl->dir)) == NULL)
 	{

@@ -43,6 +43,7 @@
 #include "key.h"
 #include "layer.h"
 #include "lsn.h"
+#include "lsntime.h"
 #include "proto.h"
 
 struct event_base;
@@ -69,8 +70,8 @@ struct tl_conf
 	uint32_t	compaction_threshold;	/* L0 count that triggers L0 -> L1 */
 	uint64_t	target_layer_bytes; /* L1 / image layer files are cut here */
 	uint32_t	image_threshold;	/* deltas stacked over a key range: image it */
-	uint64_t	gc_horizon;		/* LSN distance kept below the newest */
-	uint32_t	pitr_seconds;	/* history kept by time (0: by horizon only) */
+	uint64_t	gc_horizon;		/* LSN distance kept below the newest; under lock */
+	uint32_t	pitr_seconds;	/* history kept by time (0: by horizon only); under lock */
 	uint32_t	compaction_period_ms;	/* background check interval */
 	int			gc_verify;		/* verify every GC / gc-compaction (tests) */
 	int			gc_compaction;	/* rewrite history below the cutoff into fewer layers */
@@ -145,6 +146,7 @@ struct timeline
 	struct tl_snapshot *snap;
 	lsn_t		disk_consistent_lsn;
 	lsn_t		gc_cutoff;
+	struct lsntime lsntime;		/* LSN by wall-clock time, for pitr_seconds */
 	int			bg_wake;
 	int			bg_stop;
 	int			bg_force_compact;
@@ -157,6 +159,8 @@ struct timeline
 	struct bg_waiter *ckpt_waiters; /* loop: checkpoints waiting for the writer to idle */
 	struct bg_waiter *bg_waiters;	/* under lock */
 	struct event *bg_ev;		/* bg thread -> loop: frozen layers flushed */
+	lsn_t		gc_rewrite_skip_lsn;	/* bg thread: a gc-compaction that collided ... */
+	uint32_t	gc_rewrite_skip_inputs; /* ... with these inputs is not retried */
 	uint32_t	nbranches;		/* children's branch points ... */
 	lsn_t	   *branches;		/* ... ascending, kept by GC */
 
@@ -296,6 +300,15 @@ extern struct tl_snapshot *tl_snapshot_get(struct timeline *tl);
 extern void tl_snapshot_put(struct tl_snapshot *s);
 extern lsn_t tl_disk_consistent_lsn(struct timeline *tl);
 extern lsn_t tl_gc_cutoff(struct timeline *tl);
+
+/*
+ * Retention (any thread): GC keeps what the newest LSN minus gc_horizon
+ * and, with pitr_seconds > 0, the LSN reached pitr_seconds ago still need,
+ * whichever is older.  Takes effect at the next GC.
+ */
+extern void tl_set_retention(struct timeline *tl, uint64_t gc_horizon, uint32_t pitr_seconds);
+/* The GC cutoff that retention asks for now (before clamping and monotonicity). */
+extern lsn_t tl_retention_cutoff(struct timeline *tl, int64_t now);
 extern const char *tl_state_name(enum tl_state s);
 /* Record or forget a child's branch point (GC keeps what it needs). */
 extern void tl_add_branch(struct timeline *tl, lsn_t lsn);

@@ -1,6 +1,7 @@
 # The per-tenant GETPAGE throttle: off by default, set at run time through
 # the management API; a client asking as fast as it can gets the configured
-# rate (100/s +- 5 % over 10 s); time held is counted apart.
+# rate (100/s +- 5 % over 10 s); time held is counted apart.  Retention
+# (gc_horizon, pitr_interval) is tenant config as well.
 use strict;
 use warnings;
 use IO::Socket::UNIX;
@@ -79,12 +80,33 @@ ok(hammer(2) > 500, 'unthrottled again');
 ($code) = stratad_api($node, 'PUT', "/v1/tenant/$tenant/config", { getpage_throttle => 'fast' });
 is($code, 400, 'a malformed config is bad input');
 
-# the setting survives a restart of stratad
+# retention is tenant config too: absent keys stay, null is the default
+($code, $body) = stratad_api($node, 'PUT', "/v1/tenant/$tenant/config",
+	{ gc_horizon => 1048576, pitr_interval => '2h' });
+is($code, 200, 'retention set');
+is($body->{gc_horizon}, 1048576, 'gc_horizon reported');
+is($body->{pitr_interval}, 7200, 'pitr_interval reported in seconds');
+is($body->{getpage_throttle}{rate_per_sec}, 0, 'the throttle stays as it was');
+for my $bad ({ pitr_interval => '2x' }, { pitr_interval => -5 }, { gc_horizon => 'big' })
+{
+	($code) = stratad_api($node, 'PUT', "/v1/tenant/$tenant/config", $bad);
+	is($code, 400, 'malformed retention is bad input');
+}
+($code, $body) = stratad_api($node, 'GET', "/v1/tenant/$tenant");
+is($body->{pitr_interval}, 7200, 'and nothing changed');
+
+# the settings survive a restart of stratad
 ($code) = stratad_api($node, 'PUT', "/v1/tenant/$tenant/config",
-	{ getpage_throttle => { rate_per_sec => 5000, burst => 100 } });
+	{ getpage_throttle => { rate_per_sec => 5000, burst => 100 }, pitr_interval => 600 });
 $node->restart;
 ($code, $body) = stratad_api($node, 'GET', "/v1/tenant/$tenant");
 is($body->{getpage_throttle}{rate_per_sec}, 5000, 'the throttle is persisted');
+is($body->{pitr_interval}, 600, 'pitr_interval is persisted');
+is($body->{gc_horizon}, 1048576, 'gc_horizon is persisted');
+($code, $body) = stratad_api($node, 'PUT', "/v1/tenant/$tenant/config",
+	{ gc_horizon => undef, pitr_interval => undef });
+is($body->{pitr_interval}, 0, 'null: back to the default pitr_interval');
+is($body->{gc_horizon}, 67108864, 'null: back to the default gc_horizon');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '50000', 'the compute works under a throttle');
 $node->stop;
 done_testing();

@@ -309,6 +309,45 @@ START_TEST(test_names_and_order)
 }
 END_TEST
 
+/*
+ * A layer name is one immutable file: publishing a second file under an
+ * existing name fails with STRATA_EEXIST and leaves the first intact (a
+ * replaced file would be unlinked with the layer it replaced).
+ */
+START_TEST(test_never_replaces)
+{
+	struct layer_writer *w;
+	struct layer_file *f;
+	struct got g = {0};
+	char		name2[LAYER_NAME_MAX];
+	uint8_t		key[KEY_SIZE];
+	uint8_t		lo[KEY_SIZE];
+	uint8_t		hi[KEY_SIZE];
+	DIR		   *dir;
+	struct dirent *de;
+	int			files = 0;
+
+	write_layer(LAYER_DELTA);
+	memset(lo, 0, KEY_SIZE);
+	memset(hi, 0xFF, KEY_SIZE);
+	key_of(0, key);
+	ck_assert_int_eq(layer_writer_begin(test_dir, LAYER_DELTA, TENANT, TIMELINE, 7, &w), 0);
+	ck_assert_int_eq(layer_writer_add(w, key, 1500, "other", 5), 0);
+	ck_assert_int_eq(layer_writer_finish(w, lo, hi, 1000, 2000, NULL, name2, sizeof(name2)),
+					 STRATA_EEXIST);
+	/* the first file is untouched, and no temp file stays */
+	f = open_layer();
+	ck_assert_int_eq(layer_scan(f, lo, hi, LSN_MAX, collect_cb, &g), 0);
+	ck_assert_int_eq(g.n, NKEYS * NVERS);
+	layer_close(f);
+	dir = opendir(test_dir);
+	while ((de = readdir(dir)) != NULL)
+		files += de->d_name[0] != '.';
+	closedir(dir);
+	ck_assert_int_eq(files, 1);
+}
+END_TEST
+
 static void
 flip(const char *path, off_t off)
 {
@@ -379,6 +418,7 @@ layer_suite(void)
 	tcase_add_test(tc, test_image);
 	tcase_add_test(tc, test_names_and_order);
 	tcase_add_test(tc, test_corruption);
+	tcase_add_test(tc, test_never_replaces);
 	suite_add_tcase(s, tc);
 	return s;
 }

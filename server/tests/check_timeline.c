@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -222,6 +223,139 @@ START_TEST(test_flush_compact_image_gc)
 	tl = registry_timeline(reg, TENANT, TL1);
 	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16385, 0}, 5, LSN_MAX, out), 0);
 	ck_assert_uint_eq(get_le32(out), 4105);
+	registry_close(reg, 0);
+}
+END_TEST
+
+/*
+ * Time-based retention: with pitr_interval, GC keeps the history of the
+ * last interval even at gc_horizon 0; the LSN-by-time samples and the
+ * tenant's settings survive a restart; switching it off lets GC go on.
+ */
+START_TEST(test_pitr_retention)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg;
+	struct tenant *tn;
+	struct timeline *tl;
+	uint8_t		page[PROTO_PAGE_SIZE];
+	lsn_t		req = 1000;
+	lsn_t		later;
+	int64_t		now = (int64_t) time(NULL);
+
+	reg = open_reg(&c);
+	tn = registry_tenant(reg, TENANT);
+	ck_assert_int_eq(registry_set_retention(reg, tn, -1, 3600), 0);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, req++, NULL, NULL), 0);
+	for (int round = 0; round < 5; round++)
+	{
+		for (uint32_t b = 0; b < 8; b++)
+		{
+			fill_page(page, (uint32_t) (round * 100 + b));
+			ck_assert_int_eq(change(tl, round == 0 ? PROTO_EXTEND : PROTO_WRITE, 0, b, req++,
+									page, NULL), 0);
+		}
+		ck_assert_int_eq(tl_checkpoint(tl), 0);
+	}
+	ck_assert_int_eq(tl_compact(tl), 0);
+	ck_assert_uint_ge(atomic_load(&tl->images_created), 1);
+	/* everything is younger than an hour: nothing goes */
+	ck_assert_uint_eq(tl_retention_cutoff(tl, now), 0);
+	ck_assert_int_eq(tl_gc(tl), 0);
+	ck_assert_uint_eq(atomic_load(&tl->gc_layers_removed), 0);
+	ck_assert_uint_eq(tl_gc_cutoff(tl), 0);
+	/* two hours from now, the history up to what is flushed may go */
+	later = tl_retention_cutoff(tl, now + 7200);
+	ck_assert_uint_gt(later, 0);
+	ck_assert_uint_le(later, atomic_load(&tl->last_record_lsn));
+	registry_close(reg, 0);
+
+	/* restart: the tenant's setting and the samples up to disk_consistent_lsn are kept */
+	reg = open_reg(&c);
+	tn = registry_tenant(reg, TENANT);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_uint_eq(tn->conf.pitr_seconds, 3600);
+	ck_assert_uint_eq(tl->conf.pitr_seconds, 3600);
+	ck_assert_uint_gt(tl_retention_cutoff(tl, now + 7200), 0);
+	ck_assert_uint_le(tl_retention_cutoff(tl, now + 7200), later);
+	ck_assert_int_eq(tl_gc(tl), 0);
+	ck_assert_uint_eq(atomic_load(&tl->gc_layers_removed), 0);
+
+	/* back to the default (pitr off, horizon 0 here): GC removes covered layers */
+	ck_assert_int_eq(registry_set_retention(reg, tn, -1, -1), 0);
+	ck_assert_uint_eq(tl->conf.pitr_seconds, 0);
+	ck_assert_int_eq(tl_gc(tl), 0);
+	ck_assert_uint_ge(atomic_load(&tl->gc_layers_removed), 1);
+	ck_assert_uint_gt(tl_gc_cutoff(tl), 0);
+	registry_close(reg, 0);
+	reg = open_reg(&c);
+	ck_assert_uint_eq(registry_tenant(reg, TENANT)->pitr_set, -1);
+	registry_close(reg, 0);
+}
+END_TEST
+
+/*
+ * A gc-compaction whose inputs are one L1 and an image inside its LSN
+ * range would write a layer under the L1's own name.  It must not replace
+ * the file (the L1's removal would then unlink the new one and the next
+ * start would find a listed layer missing): the job is skipped, reads and
+ * restarts stay as they were.
+ */
+START_TEST(test_gc_rewrite_name_collision)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg;
+	struct timeline *tl;
+	uint8_t		page[PROTO_PAGE_SIZE];
+	uint8_t		out[PROTO_PAGE_SIZE];
+	lsn_t		req = 1000;
+	struct tl_snapshot *s;
+	int			l1 = 0,
+				images = 0;
+
+	c.compaction_threshold = 100;	/* L0s stay L0s for now */
+	c.gc_horizon = UINT64_MAX / 2;	/* and GC keeps everything */
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, req++, NULL, NULL), 0);
+	for (int round = 0; round < 3; round++)
+	{
+		for (uint32_t b = 0; b < 8; b++)
+		{
+			fill_page(page, (uint32_t) (round * 100 + b));
+			ck_assert_int_eq(change(tl, round == 0 ? PROTO_EXTEND : PROTO_WRITE, 0, b, req++,
+									page, NULL), 0);
+		}
+		ck_assert_int_eq(tl_checkpoint(tl), 0);
+		/* after the second: an image at its end, inside the later L1's range */
+		if (round == 1)
+			ck_assert_int_eq(tl_gc(tl), 0);
+	}
+	ck_assert_uint_eq(atomic_load(&tl->images_created), 1);
+	/* now: the three L0s become one L1, and GC may rewrite everything */
+	tl->conf.compaction_threshold = 3;
+	tl_set_retention(tl, 0, 0);
+	ck_assert_int_eq(tl_gc(tl), 0);
+	s = tl_snapshot_get(tl);
+	for (uint32_t i = 0; i < s->nlayers; i++)
+	{
+		l1 += s->layers[i]->d.kind == LAYER_DELTA;
+		images += s->layers[i]->d.kind == LAYER_IMAGE;
+	}
+	tl_snapshot_put(s);
+	ck_assert_int_eq(l1, 1);
+	ck_assert_int_eq(images, 1);
+	ck_assert_uint_eq(atomic_load(&tl->gc_rewrites), 0);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 5, LSN_MAX, out), 0);
+	ck_assert_uint_eq(get_le32(out), 205);
+	registry_close(reg, 0);
+	/* every listed layer is there */
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(atomic_load(&tl->state), TL_ACTIVE);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 5, LSN_MAX, out), 0);
+	ck_assert_uint_eq(get_le32(out), 205);
 	registry_close(reg, 0);
 }
 END_TEST
@@ -655,6 +789,8 @@ timeline_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_write_read_restart);
 	tcase_add_test(tc, test_flush_compact_image_gc);
+	tcase_add_test(tc, test_pitr_retention);
+	tcase_add_test(tc, test_gc_rewrite_name_collision);
 	tcase_add_test(tc, test_corrupt_layer);
 	tcase_add_test(tc, test_model);
 	tcase_add_test(tc, test_handles);
