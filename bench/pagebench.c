@@ -4,7 +4,7 @@
  *	  A GETPAGE load generator speaking the pagestream protocol directly
  *	  (like Neon's pagebench): N connections, each keeping D requests in
  *	  flight, for S seconds, over random blocks of one relation fork.
- *	  Prints throughput and a latency histogram (p50/p95/p99/p99.9).
+ *	  Prints throughput and a latency percentiles (p50/p95/p99/p99.9, 1 µs resolution up to 50 ms) and the maximum.
  *
  *	pagebench -d "host=DIR port=6400 dbname=x" -r SPC/DB/REL [-f FORK]
  *	          [-c CONNS] [-q DEPTH] [-t SECONDS]
@@ -28,7 +28,7 @@
 #include "proto.h"
 
 #define MAX_DEPTH 1024
-#define HIST_BUCKETS 64			/* log2 microsecond buckets, 1/4 steps */
+#define HIST_US 50000			/* 1 µs buckets up to 50 ms, then one overflow */
 
 struct worker
 {
@@ -39,7 +39,8 @@ struct worker
 	int			depth;
 	double		seconds;
 	uint64_t	done;
-	uint64_t	hist[HIST_BUCKETS * 4];
+	uint64_t	hist[HIST_US + 1];
+	double		max_us;
 	int			failed;
 	unsigned	seed;
 };
@@ -53,30 +54,13 @@ now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Quarter-octave buckets: bucket b covers [2^(b/4), 2^((b+1)/4)) µs. */
+/* Bucket b holds latencies in [b, b + 1) µs; the last one everything above. */
 static int
 bucket_of(double us)
 {
-	int			b = 0;
-	double		edge = 1.0;
-
-	while (b < HIST_BUCKETS * 4 - 1 && us >= edge * 1.189207115)
-	{
-		edge *= 1.189207115;
-		b++;
-	}
-	return b;
+	return us >= HIST_US ? HIST_US : (int) us;
 }
 
-static double
-bucket_upper(int b)
-{
-	double		edge = 1.0;
-
-	for (int i = 0; i <= b; i++)
-		edge *= 1.189207115;
-	return edge;
-}
 
 static PGconn *
 connect_pagestream(const char *connstr)
@@ -161,7 +145,13 @@ worker_main(void *arg)
 			goto fail;
 		}
 		PQfreemem(buf);
-		w->hist[bucket_of((now() - sent_at[recv % MAX_DEPTH]) * 1e6)]++;
+		{
+			double		us = (now() - sent_at[recv % MAX_DEPTH]) * 1e6;
+
+			w->hist[bucket_of(us)]++;
+			if (us > w->max_us)
+				w->max_us = us;
+		}
 		recv++;
 		w->done++;
 		if (send_one(w, c, next++, sent_at) != 0)
@@ -216,7 +206,8 @@ main(int argc, char **argv)
 	int			opt;
 	struct worker *w;
 	uint64_t	total = 0;
-	uint64_t	hist[HIST_BUCKETS * 4] = {0};
+	static uint64_t hist[HIST_US + 1];
+	double		max_us = 0;
 	const double pct[] = {50, 95, 99, 99.9};
 
 	while ((opt = getopt(argc, argv, "d:r:f:c:q:t:")) != -1)
@@ -279,8 +270,10 @@ main(int argc, char **argv)
 		if (w[i].failed)
 			return 1;
 		total += w[i].done;
-		for (int b = 0; b < HIST_BUCKETS * 4; b++)
+		for (int b = 0; b <= HIST_US; b++)
 			hist[b] += w[i].hist[b];
+		if (w[i].max_us > max_us)
+			max_us = w[i].max_us;
 	}
 	printf("connections=%d depth=%d seconds=%.0f blocks=%u\n", conns, depth, seconds, w[0].nblocks);
 	printf("getpage/s %.0f\n", total / seconds);
@@ -290,10 +283,14 @@ main(int argc, char **argv)
 		uint64_t	seen = 0;
 		int			b = 0;
 
-		while (b < HIST_BUCKETS * 4 - 1 && seen + hist[b] < want)
+		while (b < HIST_US && seen + hist[b] < want)
 			seen += hist[b++];
-		printf("p%-5g <= %.0f us\n", pct[p], bucket_upper(b));
+		if (b == HIST_US)
+			printf("p%-5g > %d us\n", pct[p], HIST_US);
+		else
+			printf("p%-5g %d us\n", pct[p], b + 1);
 	}
+	printf("max    %.0f us\n", max_us);
 	free(w);
 	return 0;
 }
