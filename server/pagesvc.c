@@ -172,6 +172,10 @@ on_out_drain(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *ar
 	uint64_t	now;
 
 	(void) buf;
+	/* queued while the socket is not being waited on: write it this iteration */
+	if (info->n_added > 0 && c->write_ev && !(bufferevent_get_enabled(c->bev) & EV_WRITE) &&
+		!event_pending(c->write_ev, EV_WRITE, NULL))
+		event_active(c->write_ev, EV_WRITE, 0);
 	if (info->n_deleted == 0)
 		return;
 	c->out_drained += info->n_deleted;
@@ -249,6 +253,8 @@ conn_free(struct conn *c)
 	free(c->held);
 	if (c->throttle_ev)
 		event_free(c->throttle_ev);
+	if (c->write_ev)
+		event_free(c->write_ev);
 	if (c->owner && --c->srv->owner_conns == 0)
 		c->srv->owner_left = time(NULL);
 	if (c->pend)
@@ -289,6 +295,7 @@ conn_close(struct conn *c)
 	}
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 /* A protocol violation: 08P01, a log line, close. */
@@ -369,17 +376,23 @@ reply_error(struct conn *c, const struct proto_req *req, int err, const char *de
 	reply_frame(c, n);
 }
 
+/* Encoded straight into the output buffer: a page is copied once, here. */
 static void
 reply_ok(struct conn *c, const struct proto_req *req, const struct proto_resp *resp)
 {
-	size_t		n = proto_encode_resp(req, resp, out, sizeof(out));
+	struct pgwire_msg m;
+	uint8_t    *buf = pgwire_begin_msg(c, sizeof(out), &m);
+	size_t		n = buf ? proto_encode_resp(req, resp, buf, sizeof(out)) : 0;
 
 	if (n == 0)
 	{
-		reply_error(c, req, STRATA_EINTERNAL, "could not encode the response");
+		/* space reserved but not committed is simply reused */
+		reply_error(c, req, buf ? STRATA_EINTERNAL : STRATA_ENOMEM,
+					"could not encode the response");
 		return;
 	}
-	reply_frame(c, n);
+	pgwire_end_msg(c, 'd', &m, n);
+	c->out_queued += n + 5;
 }
 
 static void
@@ -1189,6 +1202,20 @@ on_read(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
+/*
+ * Output went out (by the bufferevent or a direct write): resume reading
+ * once it is small again; serial mode reads the next request only once
+ * all of it is gone.
+ */
+static void
+output_drained(struct conn *c, size_t queued)
+{
+	if (queued <= OUTPUT_RESUME && !(bufferevent_get_enabled(c->bev) & EV_READ))
+		bufferevent_enable(c->bev, EV_READ);
+	if (queued <= OUTPUT_RESUME || (!c->srv->pipelining && queued == 0))
+		conn_process(c);
+}
+
 static void
 on_write(struct bufferevent *bev, void *arg)
 {
@@ -1201,10 +1228,44 @@ on_write(struct bufferevent *bev, void *arg)
 			conn_free(c);
 		return;
 	}
-	if (queued <= OUTPUT_RESUME && !(bufferevent_get_enabled(bev) & EV_READ))
-		bufferevent_enable(bev, EV_READ);
-	if (queued <= OUTPUT_RESUME || (!c->srv->pipelining && queued == 0))
-		conn_process(c);
+	/* all out: back to direct writes (on_direct_write) */
+	if (queued == 0)
+		bufferevent_disable(bev, EV_WRITE);
+	output_drained(c, queued);
+}
+
+/*
+ * Queued output is written right away, in the loop iteration that queued
+ * it, instead of waiting for the socket's write readiness: a GETPAGE
+ * round trip then costs no epoll_ctl and no extra epoll_wait.  Only what
+ * the socket does not take now waits for the bufferevent (EV_WRITE).
+ */
+static void
+on_direct_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *o = bufferevent_get_output(c->bev);
+
+	(void) fd;
+	(void) what;
+	if (c->state == CONN_CLOSING || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	while (evbuffer_get_length(o) > 0)
+	{
+		int			n;
+
+		/* a bufferevent keeps its output's start frozen except in its own write */
+		evbuffer_unfreeze(o, 1);
+		n = evbuffer_write(o, bufferevent_getfd(c->bev));
+		evbuffer_freeze(o, 1);
+		if (n <= 0)
+		{
+			/* full, or an error the bufferevent's own write reports (on_event) */
+			bufferevent_enable(c->bev, EV_WRITE);
+			return;
+		}
+	}
+	output_drained(c, 0);
 }
 
 static void
@@ -1253,9 +1314,18 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		free(c);
 		return;
 	}
+	c->write_ev = event_new(srv->base, -1, 0, on_direct_write, c);
+	if (c->write_ev == NULL)
+	{
+		bufferevent_free(c->bev);
+		free(c);
+		return;
+	}
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_RESUME, 0);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* new bufferevents are write-enabled: EV_WRITE only while output waits (on_direct_write) */
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 	evbuffer_add_cb(bufferevent_get_output(c->bev), on_out_drain, c);
 	c->next = conns;
 	if (conns)

@@ -82,6 +82,7 @@ struct conn
 	size_t		held_len;
 	uint64_t	held_ns;
 	struct event *throttle_ev;	/* fires when the held request may go */
+	struct event *write_ev;		/* activated when output is queued: write it directly */
 
 	/* pipelining: the reader folds into pend while exec runs */
 	struct batch bat[2];
@@ -119,6 +120,19 @@ extern void conn_violation(struct conn *c, const char *fmt, ...)
 
 /* pgwire.c: messages of the PostgreSQL v3 protocol */
 extern void pgwire_put_msg(struct conn *c, char type, const void *body, size_t len);
+/*
+ * Build a message in place in the output buffer, without a staging copy:
+ * pgwire_begin_msg() returns room for up to max body bytes (NULL if out
+ * of memory), pgwire_end_msg() commits len of them as one message.
+ */
+struct pgwire_msg
+{
+	struct evbuffer *o;
+	void	   *iov_base;		/* private: one struct evbuffer_iovec */
+	size_t		iov_len;
+};
+extern uint8_t *pgwire_begin_msg(struct conn *c, size_t max, struct pgwire_msg *m);
+extern void pgwire_end_msg(struct conn *c, char type, struct pgwire_msg *m, size_t len);
 extern void pgwire_put_error(struct conn *c, const char *severity, const char *sqlstate,
 							 const char *msg);
 extern void pgwire_put_ready(struct conn *c);

@@ -38,6 +38,31 @@ pgwire_put_msg(struct conn *c, char type, const void *body, size_t len)
 	c->srv->m.bytes_sent += len + 5;
 }
 
+uint8_t *
+pgwire_begin_msg(struct conn *c, size_t max, struct pgwire_msg *m)
+{
+	struct evbuffer_iovec v;
+
+	m->o = bufferevent_get_output(c->bev);
+	if (evbuffer_reserve_space(m->o, (ev_ssize_t) (max + 5), &v, 1) != 1)
+		return NULL;
+	m->iov_base = v.iov_base;
+	m->iov_len = v.iov_len;
+	return (uint8_t *) v.iov_base + 5;
+}
+
+void
+pgwire_end_msg(struct conn *c, char type, struct pgwire_msg *m, size_t len)
+{
+	struct evbuffer_iovec v = {m->iov_base, len + 5};
+	uint8_t    *hdr = m->iov_base;
+
+	hdr[0] = (uint8_t) type;
+	put_be32(hdr + 1, (uint32_t) (len + 4));
+	(void) evbuffer_commit_space(m->o, &v, 1);	/* cannot fail: the space is ours */
+	c->srv->m.bytes_sent += len + 5;
+}
+
 void
 pgwire_put_error(struct conn *c, const char *severity, const char *sqlstate, const char *msg)
 {
