@@ -270,9 +270,6 @@ START_TEST(test_names_and_order)
 	struct layer_writer *w;
 	uint8_t		k1[KEY_SIZE];
 	uint8_t		k2[KEY_SIZE];
-	DIR		   *dir;
-	struct dirent *de;
-	int			files = 0;
 
 	memset(&d, 0, sizeof(d));
 	d.kind = LAYER_DELTA;
@@ -301,11 +298,7 @@ START_TEST(test_names_and_order)
 	ck_assert_int_eq(layer_writer_add(w, k1, 10, "ab", 2), STRATA_EINVAL);
 	ck_assert_int_eq(layer_writer_add(w, k2, 20, "ab", 2), STRATA_EINVAL);
 	layer_writer_abort(w);
-	dir = opendir(test_dir);
-	while ((de = readdir(dir)) != NULL)
-		files += de->d_name[0] != '.';
-	closedir(dir);
-	ck_assert_int_eq(files, 0);
+	ck_assert_int_eq(test_count_files(test_dir), 0);
 }
 END_TEST
 
@@ -323,9 +316,6 @@ START_TEST(test_never_replaces)
 	uint8_t		key[KEY_SIZE];
 	uint8_t		lo[KEY_SIZE];
 	uint8_t		hi[KEY_SIZE];
-	DIR		   *dir;
-	struct dirent *de;
-	int			files = 0;
 
 	write_layer(LAYER_DELTA);
 	memset(lo, 0, KEY_SIZE);
@@ -340,26 +330,9 @@ START_TEST(test_never_replaces)
 	ck_assert_int_eq(layer_scan(f, lo, hi, LSN_MAX, collect_cb, &g), 0);
 	ck_assert_int_eq(g.n, NKEYS * NVERS);
 	layer_close(f);
-	dir = opendir(test_dir);
-	while ((de = readdir(dir)) != NULL)
-		files += de->d_name[0] != '.';
-	closedir(dir);
-	ck_assert_int_eq(files, 1);
+	ck_assert_int_eq(test_count_files(test_dir), 1);
 }
 END_TEST
-
-static void
-flip(const char *path, off_t off)
-{
-	int			fd = open(path, O_RDWR);
-	uint8_t		b;
-
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &b, 1, off), 1);
-	b ^= 0x40;
-	ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
-	close(fd);
-}
 
 START_TEST(test_corruption)
 {
@@ -374,30 +347,30 @@ START_TEST(test_corruption)
 	ck_assert_int_eq(stat(path, &st), 0);
 
 	/* a value */
-	flip(path, 8192 + 10);
+	test_flip_byte(path, 8192 + 10);
 	f = open_layer();
 	key_of(0, key);
 	ck_assert_int_eq(layer_get(f, key, LSN_MAX, collect_cb, &g), STRATA_ECORRUPT);
 	ck_assert_int_eq(layer_verify(f), STRATA_ECORRUPT);
 	layer_close(f);
-	flip(path, 8192 + 10);
+	test_flip_byte(path, 8192 + 10);
 
 	/* the root (the upper levels are read and checked at open) */
-	flip(path, st.st_size - 100);
+	test_flip_byte(path, st.st_size - 100);
 	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
-	flip(path, st.st_size - 100);
+	test_flip_byte(path, st.st_size - 100);
 
 	/* the last leaf: found by the scrub */
-	flip(path, st.st_size - 8192 - 100);
+	test_flip_byte(path, st.st_size - 8192 - 100);
 	f = open_layer();
 	ck_assert_int_eq(layer_verify(f), STRATA_ECORRUPT);
 	layer_close(f);
-	flip(path, st.st_size - 8192 - 100);
+	test_flip_byte(path, st.st_size - 8192 - 100);
 
 	/* the summary: refused at open */
-	flip(path, 60);
+	test_flip_byte(path, 60);
 	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
-	flip(path, 60);
+	test_flip_byte(path, 60);
 
 	/* truncated */
 	ck_assert_int_eq(truncate(path, st.st_size - 1), 0);

@@ -120,16 +120,9 @@ static void
 flip_byte(off_t off)
 {
 	char		path[300];
-	int			fd;
-	uint8_t		b;
 
 	snprintf(path, sizeof(path), "%s/manifest", test_dir);
-	fd = open(path, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(pread(fd, &b, 1, off), 1);
-	b ^= 0x01;
-	ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
-	close(fd);
+	test_flip_byte(path, off);
 }
 
 START_TEST(damage_and_versions)
