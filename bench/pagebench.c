@@ -10,8 +10,10 @@
  *	          [-c CONNS] [-q DEPTH] [-t SECONDS]
  *
  * One thread per connection; each sends its window of requests, then
- * replaces every response it reads with a new request.  Latency is from
- * send to receive of each request.
+ * waits for a response, takes every further response libpq has already
+ * received, and replaces them all with new requests sent in one write (as
+ * a compute's prefetching does), so the client spends few syscalls per
+ * page.  Latency is from send to receive of each request.
  *
  *-------------------------------------------------------------------------
  */
@@ -127,35 +129,41 @@ worker_main(void *arg)
 			goto fail;
 	while (now() < end)
 	{
-		char	   *buf;
+		int			got = 0;
 		int			len;
-		struct proto_resp resp;
+		char	   *buf;
 
 		if (PQflush(c) != 0)
 			goto fail;
-		len = PQgetCopyData(c, &buf, 0);
-		if (len <= 0)
-			goto fail;
-		if (proto_decode_resp((uint8_t *) buf, len, &resp) != 0 ||
-			resp.tag == PROTO_R_ERROR || resp.req.reqid != recv)
+		/* wait for one response, then take every one already buffered */
+		for (len = PQgetCopyData(c, &buf, 0); len > 0; len = PQgetCopyData(c, &buf, 1))
 		{
-			fprintf(stderr, "pagebench: bad or error response: %s\n",
-					resp.tag == PROTO_R_ERROR ? resp.errmsg : "out of order");
-			PQfreemem(buf);
-			goto fail;
-		}
-		PQfreemem(buf);
-		{
-			double		us = (now() - sent_at[recv % MAX_DEPTH]) * 1e6;
+			struct proto_resp resp;
+			double		us;
 
+			if (proto_decode_resp((uint8_t *) buf, len, &resp) != 0 ||
+				resp.tag == PROTO_R_ERROR || resp.req.reqid != recv)
+			{
+				fprintf(stderr, "pagebench: bad or error response: %s\n",
+						resp.tag == PROTO_R_ERROR ? resp.errmsg : "out of order");
+				PQfreemem(buf);
+				goto fail;
+			}
+			PQfreemem(buf);
+			us = (now() - sent_at[recv % MAX_DEPTH]) * 1e6;
 			w->hist[bucket_of(us)]++;
 			if (us > w->max_us)
 				w->max_us = us;
+			recv++;
+			w->done++;
+			got++;
 		}
-		recv++;
-		w->done++;
-		if (send_one(w, c, next++, sent_at) != 0)
+		if (len < 0 || got == 0)
 			goto fail;
+		/* replace them all, sent together by the next flush */
+		while (got-- > 0)
+			if (send_one(w, c, next++, sent_at) != 0)
+				goto fail;
 	}
 	PQfinish(c);
 	return NULL;

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bytes.h"
@@ -117,11 +119,19 @@ push_version(struct inmem_key *k, lsn_t lsn, uint64_t off, const uint8_t *val, u
 	v = &k->v[k->n++];
 	v->lsn = lsn;
 	v->off = off;
-	v->vlen = vlen;
+	v->vlen = (uint16_t) vlen;
+	atomic_init(&v->checked, 0);
 	v->size = 0;
 	if (value_get_size(val, vlen, &nblocks) == 0)
 		v->size = nblocks == VAL_NOT_EXISTS ? SIZE_DROPPED : (uint32_t) nblocks;
 	return 0;
+}
+
+/* A record becomes readable only once all of it is in the kernel. */
+static inline uint64_t
+rec_end(const struct inmem_version *v)
+{
+	return v->off + INMEM_REC_OVERHEAD + v->vlen;
 }
 
 const struct inmem_version *
@@ -131,7 +141,7 @@ inmem_at(const struct inmem *m, const struct inmem_key *k, lsn_t lsn, int includ
 	{
 		const struct inmem_version *v = &k->v[i - 1];
 
-		if (!include_pending && v->off >= m->visible)
+		if (!include_pending && rec_end(v) > m->visible)
 			continue;
 		if (v->lsn <= lsn)
 			return v;
@@ -140,6 +150,75 @@ inmem_at(const struct inmem *m, const struct inmem_key *k, lsn_t lsn, int includ
 }
 
 /* ---------- the file ---------- */
+
+/*
+ * Map at least [0, end) of the file, growing the mapping by doubling
+ * (past the end of the file is allowed; only written bytes are touched).
+ * Growth may move the mapping, so it happens only where no other thread
+ * reads: an OPEN layer on its loop thread, and at open and freeze.  What
+ * a FROZEN layer's mapping does not cover is read with pread.
+ */
+static int
+map_cover(struct inmem *m, uint64_t end, int may_grow)
+{
+	size_t		len = m->map_len ? m->map_len : (size_t) 16 << 20;
+	void	   *p;
+
+	if (end <= m->map_len)
+		return 1;
+	if (!may_grow || m->map == MAP_FAILED)
+		return 0;
+	while (len < end)
+		len *= 2;
+	if (m->map == NULL)
+		p = mmap(NULL, len, PROT_READ, MAP_SHARED, m->fd, 0);
+	else
+		p = mremap((void *) m->map, m->map_len, len, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
+	{
+		/* reads go on with pread; one line, not one per read */
+		slog(SLOG_WARNING, "could not map write log \"%s\" (%zu bytes): %m; reading it with pread",
+			 m->path, len);
+		if (m->map)
+			munmap((void *) m->map, m->map_len);
+		m->map = MAP_FAILED;
+		m->map_len = 0;
+		return 0;
+	}
+	m->map = p;
+	m->map_len = len;
+	return 1;
+}
+
+/* Without a mapping: header and CRC to the stack, the value straight into buf. */
+static int
+read_record(struct inmem *m, const struct inmem_version *v, uint8_t *hdr, uint8_t *buf,
+			uint8_t *crc)
+{
+	uint64_t	off = v->off;
+
+	if (m->bw)
+		return bw_read(m->bw, off, hdr, INMEM_REC_HDR) != 0 ||
+			bw_read(m->bw, off + INMEM_REC_HDR, buf, v->vlen) != 0 ||
+			bw_read(m->bw, off + INMEM_REC_HDR + v->vlen, crc, 4) != 0 ? STRATA_EIO : 0;
+	else
+	{
+		struct iovec iov[3] = {
+			{hdr, INMEM_REC_HDR}, {buf, v->vlen}, {crc, 4},
+		};
+
+		return preadv(m->fd, iov, 3, (off_t) off) ==
+			(ssize_t) (INMEM_REC_OVERHEAD + v->vlen) ? 0 : STRATA_EIO;
+	}
+}
+
+static uint32_t
+record_crc(const uint8_t *hdr, const uint8_t *val, uint32_t vlen)
+{
+	uint32_t	crc = strata_crc32c_update(strata_crc32c_init(), hdr, INMEM_REC_HDR);
+
+	return strata_crc32c_final(strata_crc32c_update(crc, val, vlen));
+}
 
 static void
 encode_header(uint8_t *h, const uint8_t tenant[16], const uint8_t timeline[16], lsn_t start)
@@ -295,6 +374,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 				err = STRATA_ENOMEM;
 				goto fail;
 			}
+			atomic_store_explicit(&k->v[k->n - 1].checked, 1, memory_order_relaxed);
 			m->nversions++;
 			if (lsn > m->max_lsn)
 				m->max_lsn = m->visible_max_lsn = lsn;
@@ -304,6 +384,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	m->end = m->visible = off;
 	free(rec);
 	rec = NULL;
+	(void) map_cover(m, m->end, 1);
 	m->bufsize = bufsize;
 	m->notify = notify;
 	m->notify_arg = arg;
@@ -348,6 +429,8 @@ inmem_free(struct inmem *m, int unlink_file)
 	}
 	free(m->buckets);
 	free(m->pend);
+	if (m->map)
+		munmap((void *) m->map, m->map_len);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (unlink_file && unlink(m->path) != 0 && errno != ENOENT)
@@ -418,8 +501,8 @@ inmem_publish(struct inmem *m, uint64_t upto, inmem_publish_fn cb, void *arg)
 		const struct inmem_key *k = m->pend[m->npub].k;
 		const struct inmem_version *v = &k->v[m->pend[m->npub].idx];
 
-		if (v->off >= m->visible)
-			break;
+		if (rec_end(v) > m->visible)
+			break;				/* not all of it written yet (a split or partial write) */
 		if (v->lsn > m->visible_max_lsn)
 			m->visible_max_lsn = v->lsn;
 		if (cb)
@@ -433,13 +516,20 @@ inmem_publish(struct inmem *m, uint64_t upto, inmem_publish_fn cb, void *arg)
 int
 inmem_cut(struct inmem *m, uint64_t off)
 {
-	/* pending versions are the newest of their keys, in append order */
+	/*
+	 * Pending versions are the newest of their keys, in append order.  A
+	 * record only partly below off goes too, and the file is cut at its
+	 * start: a torn record left inside the log would end its replay there
+	 * and lose every record appended after it.
+	 */
 	while (m->npend > m->npub)
 	{
 		struct inmem_key *k = m->pend[m->npend - 1].k;
 
-		if (k->n == 0 || k->v[k->n - 1].off < off)
+		if (k->n == 0 || rec_end(&k->v[k->n - 1]) <= off)
 			break;
+		if (k->v[k->n - 1].off < off)
+			off = k->v[k->n - 1].off;
 		k->n--;
 		m->nversions--;
 		m->npend--;
@@ -474,6 +564,8 @@ inmem_freeze(struct inmem *m, lsn_t lsn_end)
 		err = bw_close(m->bw, 0);
 		m->bw = NULL;
 	}
+	/* the last growth: frozen, it is read by other threads */
+	(void) map_cover(m, m->end, 1);
 	m->state = INMEM_FROZEN;
 	m->lsn_end = lsn_end;
 	inmem_publish(m, m->end, NULL, NULL);
@@ -493,30 +585,55 @@ inmem_sync(struct inmem *m)
 }
 
 int
-inmem_read_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf)
+inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf, const uint8_t **val)
 {
-	uint8_t		rec[REC_MAX];
 	uint32_t	len = INMEM_REC_OVERHEAD + v->vlen;
+	uint8_t		hdrbuf[INMEM_REC_HDR];
+	uint8_t		crcbuf[4];
+	const uint8_t *hdr;
+	const uint8_t *crc;
 	int			err;
 
-	if (m->bw)
-		err = bw_read(m->bw, v->off, rec, len);
-	else
-		err = pread(m->fd, rec, len, v->off) == (ssize_t) len ? 0 : STRATA_EIO;
-	if (err != 0)
+	if (v->off + len <= m->visible && map_cover(m, v->off + len, m->state == INMEM_OPEN))
 	{
-		slog(SLOG_ERROR, "could not read write log \"%s\" at offset %llu: %s", m->path,
-			 (unsigned long long) v->off, strata_strerror(err));
-		return err;
+		hdr = m->map + v->off;
+		*val = hdr + INMEM_REC_HDR;
+		crc = *val + v->vlen;
 	}
-	if (get_le32(rec) != len || get_le32(rec + len - 4) != strata_crc32c(rec, len - 4))
+	else
+	{
+		if ((err = read_record(m, v, hdrbuf, buf, crcbuf)) != 0)
+		{
+			slog(SLOG_ERROR, "could not read write log \"%s\" at offset %llu: %s", m->path,
+				 (unsigned long long) v->off, strata_strerror(err));
+			return err;
+		}
+		hdr = hdrbuf;
+		*val = buf;
+		crc = crcbuf;
+	}
+	if (get_le32(hdr) != len ||
+		(!atomic_load_explicit(&v->checked, memory_order_relaxed) &&
+		 get_le32(crc) != record_crc(hdr, *val, v->vlen)))
 	{
 		slog(SLOG_ERROR, "write log \"%s\": corrupt record at offset %llu", m->path,
 			 (unsigned long long) v->off);
 		return STRATA_ECORRUPT;
 	}
-	memcpy(buf, rec + INMEM_REC_HDR, v->vlen);
+	/* racing readers of a frozen layer store the same 1 */
+	atomic_store_explicit((_Atomic uint8_t *) &v->checked, 1, memory_order_relaxed);
 	return (int) v->vlen;
+}
+
+int
+inmem_read_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf)
+{
+	const uint8_t *val;
+	int			n = inmem_value(m, v, buf, &val);
+
+	if (n > 0 && val != buf)
+		memcpy(buf, val, (size_t) n);
+	return n;
 }
 
 static int

@@ -559,9 +559,10 @@ tl_remove_branch(struct timeline *tl, lsn_t lsn)
 
 /* ---------- reads ---------- */
 
+/* The newest readable version at or below lsn: *val in the layer's mapping or in buf. */
 static int
-read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf, uint32_t *vlen,
-		   lsn_t *vlsn)
+find_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf,
+		   const uint8_t **val, uint32_t *vlen, lsn_t *vlsn)
 {
 	struct inmem_key *k = inmem_find(m, key);
 	const struct inmem_version *v;
@@ -569,12 +570,25 @@ read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf
 
 	if (k == NULL || (v = inmem_at(m, k, lsn, 0)) == NULL)
 		return STRATA_ENOTFOUND;
-	if ((n = inmem_read_value(m, v, buf)) < 0)
+	if ((n = inmem_value(m, v, buf, val)) < 0)
 		return n;
 	*vlen = (uint32_t) n;
 	if (vlsn)
 		*vlsn = v->lsn;
 	return 0;
+}
+
+/* The same, copied into buf. */
+static int
+read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf, uint32_t *vlen,
+		   lsn_t *vlsn)
+{
+	const uint8_t *val;
+	int			err = find_inmem(m, key, lsn, buf, &val, vlen, vlsn);
+
+	if (err == 0 && val != buf)
+		memcpy(buf, val, *vlen);
+	return err;
 }
 
 /* Per key of a vectored read: the best version found so far. */
@@ -911,7 +925,8 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 	{
 		struct tl_page_read *x = &r[i];
 		uint8_t		key[KEY_SIZE];
-		uint8_t		val[VAL_MAX];
+		uint8_t		buf[VAL_MAX];
+		const uint8_t *val = NULL;
 		uint32_t	len = 0;
 		int			err;
 		int			in_open = tl->open && x->lsn >= tl->open->lsn_start;
@@ -939,7 +954,7 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 		else if (in_open)
 		{
 			rel_key(&x->rel, KEY_BLK_SIZE, key);
-			err = read_inmem(tl->open, key, x->lsn, val, &len, NULL);
+			err = find_inmem(tl->open, key, x->lsn, buf, &val, &len, NULL);
 			if (err != STRATA_ENOTFOUND)
 			{
 				x->need &= ~TL_NEED_SIZE;
@@ -959,7 +974,7 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 		{
 			atomic_fetch_add(&tl->layers_visited, 1);
 			rel_key(&x->rel, x->blk, key);
-			err = read_inmem(tl->open, key, x->lsn, val, &len, NULL);
+			err = find_inmem(tl->open, key, x->lsn, buf, &val, &len, NULL);
 			if (err != STRATA_ENOTFOUND)
 			{
 				if (x->need & TL_NEED_SIZE)

@@ -1,0 +1,270 @@
+/*
+ * check_inmem.c: the in-memory layer over its write log — reads from the
+ * mapping and without it, visibility only of wholly written records, cuts
+ * at record boundaries (a torn record must not end a later replay early),
+ * CRC checks, replay after reopening.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "inmem.h"
+#include "strata_err.h"
+#include "testutil.h"
+#include "value.h"
+
+static const uint8_t tenant[16] = {1};
+static const uint8_t timeline[16] = {2};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+
+static void
+notify(void *arg)
+{
+	(void) arg;
+	pthread_mutex_lock(&mu);
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+}
+
+/* Wait (up to 20 s) until the writer has written everything appended. */
+static void
+wait_written(struct inmem *m)
+{
+	struct timespec ts;
+
+	bw_submit(m->bw);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 20;
+	pthread_mutex_lock(&mu);
+	while (bw_written(m->bw) < bw_appended(m->bw))
+		if (pthread_cond_timedwait(&cv, &mu, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&mu);
+	ck_assert_uint_eq(bw_written(m->bw), bw_appended(m->bw));
+}
+
+static void
+make_key(uint32_t blk, uint8_t key[KEY_SIZE])
+{
+	memset(key, 0, KEY_SIZE);
+	key[14] = (uint8_t) (blk >> 24);
+	key[15] = (uint8_t) (blk >> 16);
+	key[16] = (uint8_t) (blk >> 8);
+	key[17] = (uint8_t) blk;
+}
+
+/* A page value whose bytes say which (blk, lsn) it is. */
+static uint32_t
+make_page(uint32_t blk, lsn_t lsn, uint8_t *val)
+{
+	val[0] = VAL_IMAGE;
+	val[1] = 1;
+	for (uint32_t i = 0; i < PROTO_PAGE_SIZE; i++)
+		val[VAL_HDR + i] = (uint8_t) (blk * 31 + lsn * 7 + i);
+	return VAL_MAX;
+}
+
+static struct inmem *
+create_log(void)
+{
+	struct inmem *m;
+
+	ck_assert_int_eq(inmem_create(test_dir, tenant, timeline, 0x100, 1 << 20, notify, NULL, &m), 0);
+	return m;
+}
+
+static uint64_t
+append_page(struct inmem *m, uint32_t blk, lsn_t lsn)
+{
+	uint8_t		key[KEY_SIZE];
+	uint8_t		val[VAL_MAX];
+	uint64_t	end;
+
+	make_key(blk, key);
+	ck_assert_int_eq(inmem_append(m, key, lsn, val, make_page(blk, lsn, val), &end), 0);
+	return end;
+}
+
+/* The newest readable version of blk at lsn matches; -1 if none is readable. */
+static int
+check_page(struct inmem *m, uint32_t blk, lsn_t lsn, lsn_t expect_lsn)
+{
+	uint8_t		key[KEY_SIZE];
+	uint8_t		buf[VAL_MAX];
+	uint8_t		want[VAL_MAX];
+	const uint8_t *val;
+	struct inmem_key *k;
+	const struct inmem_version *v;
+
+	make_key(blk, key);
+	if ((k = inmem_find(m, key)) == NULL || (v = inmem_at(m, k, lsn, 0)) == NULL)
+		return -1;
+	ck_assert_uint_eq(v->lsn, expect_lsn);
+	ck_assert_int_eq(inmem_value(m, v, buf, &val), VAL_MAX);
+	make_page(blk, expect_lsn, want);
+	ck_assert_int_eq(memcmp(val, want, VAL_MAX), 0);
+	ck_assert_int_eq(inmem_read_value(m, v, buf), VAL_MAX);
+	ck_assert_int_eq(memcmp(buf, want, VAL_MAX), 0);
+	return 0;
+}
+
+START_TEST(test_mapped_reads_grow)
+{
+	struct inmem *m = create_log();
+	struct inmem *r;
+	const uint32_t n = 3000;	/* ~24 MiB: the mapping grows past its first 16 MiB */
+
+	for (uint32_t b = 0; b < n; b++)
+	{
+		(void) append_page(m, b, 0x200 + b);
+		if (b % 64 == 63)
+		{
+			wait_written(m);
+			inmem_publish(m, bw_written(m->bw), NULL, NULL);
+			/* an older page after each growth step */
+			ck_assert_int_eq(check_page(m, b / 2, LSN_MAX, 0x200 + b / 2), 0);
+		}
+	}
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	for (uint32_t b = 0; b < n; b += 7)
+		ck_assert_int_eq(check_page(m, b, LSN_MAX, 0x200 + b), 0);
+	ck_assert_uint_ge(m->map_len, m->end - 2 * VAL_MAX);
+	ck_assert_int_eq(inmem_freeze(m, 0x200 + n), 0);
+	for (uint32_t b = 1; b < n; b += 7)
+		ck_assert_int_eq(check_page(m, b, LSN_MAX, 0x200 + b), 0);
+	/* replayed: mapped at open, every record checked there */
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->nversions, n);
+	ck_assert_uint_ge(r->map_len, r->end);
+	for (uint32_t b = 2; b < n; b += 7)
+		ck_assert_int_eq(check_page(r, b, LSN_MAX, 0x200 + b), 0);
+	inmem_free(r, 0);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/* Versions at several LSNs: the newest at or below the read LSN. */
+START_TEST(test_versions)
+{
+	struct inmem *m = create_log();
+
+	(void) append_page(m, 5, 0x200);
+	(void) append_page(m, 5, 0x300);
+	(void) append_page(m, 6, 0x310);
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	ck_assert_int_eq(check_page(m, 5, 0x1ff, 0), -1);
+	ck_assert_int_eq(check_page(m, 5, 0x200, 0x200), 0);
+	ck_assert_int_eq(check_page(m, 5, 0x2ff, 0x200), 0);
+	ck_assert_int_eq(check_page(m, 5, LSN_MAX, 0x300), 0);
+	ck_assert_int_eq(check_page(m, 6, LSN_MAX, 0x310), 0);
+	ck_assert_int_eq(check_page(m, 7, LSN_MAX, 0), -1);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/*
+ * Written bytes ending inside a record (a write split at the ring's end,
+ * or a partial write on a full disk): that record is not readable yet.
+ */
+START_TEST(test_partial_record_not_visible)
+{
+	struct inmem *m = create_log();
+	uint64_t	e1 = append_page(m, 1, 0x200);
+	uint64_t	e2 = append_page(m, 2, 0x210);
+
+	wait_written(m);
+	inmem_publish(m, e2 - 100, NULL, NULL);
+	ck_assert_int_eq(check_page(m, 1, LSN_MAX, 0x200), 0);
+	ck_assert_int_eq(check_page(m, 2, LSN_MAX, 0), -1);
+	ck_assert_uint_eq(m->visible_max_lsn, 0x200);
+	ck_assert_uint_lt(e1, e2 - 100);
+	inmem_publish(m, e2, NULL, NULL);
+	ck_assert_int_eq(check_page(m, 2, LSN_MAX, 0x210), 0);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/*
+ * A cut inside a record removes the whole record from the file: records
+ * appended after the cut survive a replay.
+ */
+START_TEST(test_cut_mid_record)
+{
+	struct inmem *m = create_log();
+	struct inmem *r;
+	uint64_t	e1 = append_page(m, 1, 0x200);
+	uint64_t	e2 = append_page(m, 2, 0x210);
+
+	wait_written(m);
+	inmem_publish(m, e1 + 5000, NULL, NULL);
+	ck_assert_int_eq(inmem_cut(m, e1 + 5000), 0);
+	ck_assert_uint_eq(m->end, e1);
+	ck_assert_uint_eq(m->visible, e1);
+	ck_assert_int_eq(check_page(m, 2, LSN_MAX, 0), -1);
+	/* the new writer continues at the record boundary */
+	ck_assert_uint_eq(append_page(m, 3, 0x220), e2);
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	ck_assert_int_eq(check_page(m, 3, LSN_MAX, 0x220), 0);
+	ck_assert_int_eq(inmem_freeze(m, 0x221), 0);
+
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->nversions, 2);
+	ck_assert_int_eq(check_page(r, 1, LSN_MAX, 0x200), 0);
+	ck_assert_int_eq(check_page(r, 2, LSN_MAX, 0), -1);
+	ck_assert_int_eq(check_page(r, 3, LSN_MAX, 0x220), 0);
+	inmem_free(r, 0);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/* A record damaged before its first read is refused, mapped or not. */
+START_TEST(test_crc_on_first_read)
+{
+	struct inmem *m = create_log();
+	uint8_t		key[KEY_SIZE];
+	uint8_t		buf[VAL_MAX];
+	const uint8_t *val;
+	struct inmem_key *k;
+
+	(void) append_page(m, 1, 0x200);
+	(void) append_page(m, 2, 0x210);
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	ck_assert_int_eq(inmem_freeze(m, 0x211), 0);
+	/* block 2's record: byte 100 of its value */
+	make_key(2, key);
+	k = inmem_find(m, key);
+	ck_assert_ptr_nonnull(k);
+	test_flip_byte(m->path, (off_t) (k->v[0].off + INMEM_REC_HDR + 100));
+	ck_assert_int_eq(inmem_value(m, &k->v[0], buf, &val), STRATA_ECORRUPT);
+	ck_assert_int_eq(check_page(m, 1, LSN_MAX, 0x200), 0);
+	inmem_free(m, 1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	   *s = suite_create("inmem");
+	TCase	   *tc = tcase_create("inmem");
+
+	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_mapped_reads_grow);
+	tcase_add_test(tc, test_versions);
+	tcase_add_test(tc, test_partial_record_not_visible);
+	tcase_add_test(tc, test_cut_mid_record);
+	tcase_add_test(tc, test_crc_on_first_read);
+	suite_add_tcase(s, tc);
+	return run_suite(s);
+}
