@@ -2,8 +2,9 @@
 #
 #   make              build the extension (PGXS), stratad and stratactl
 #   make install      install them into PostgreSQL 15's directories
-#   make check        run every test suite (unit, pg_regress, TAP)
-#   make check-asan   unit and TAP suites under AddressSanitizer + UBSan
+#   make check        run every test suite (unit, pg_regress, TAP), then
+#                     the unit and TAP suites again under ASan + UBSan
+#   make check-asan   only the sanitizer runs
 #   make run          install dependencies, build, install, start a demo
 #                     compute on the embedded sidecar (tools/run-demo.sh)
 #   make bench        pgbench on strata beside vanilla PostgreSQL
@@ -38,6 +39,7 @@ check: all
 	$(MAKE) check-unit
 	tools/run-tests.sh regress
 	tools/run-tests.sh tap
+	$(MAKE) check-asan
 
 check-unit:
 	$(MAKE) -C server check

@@ -9,14 +9,17 @@
  *	pagebench -d "host=DIR port=6400 dbname=x" -r SPC/DB/REL [-f FORK]
  *	          [-c CONNS] [-q DEPTH] [-t SECONDS]
  *
- * One thread per connection; each sends its window of requests, then
- * waits for a response, takes every further response libpq has already
- * received, and replaces them all with new requests sent in one write (as
- * a compute's prefetching does), so the client spends few syscalls per
- * page.  Latency is from send to receive of each request.
+ * One thread per connection; libpq makes the connection, then the thread
+ * speaks CopyData on the socket itself: it sends its window of requests,
+ * reads whatever responses have arrived (up to 1 MiB at once) and replaces
+ * each with a new request, all sent in one write.  So the client spends
+ * few syscalls per page and the server sees full pipelines.  Latency is
+ * from send to receive of each request.
  *
  *-------------------------------------------------------------------------
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -24,12 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
 #include "proto.h"
 
 #define MAX_DEPTH 1024
+#define REQ_MAX 64				/* an encoded GETPAGE request, at most */
+#define IN_BUF (1 << 20)		/* responses read at once, at most */
 #define HIST_US 50000			/* 1 µs buckets up to 50 ms, then one overflow */
 
 struct worker
@@ -90,11 +96,11 @@ connect_pagestream(const char *connstr)
 	return c;
 }
 
-static int
-send_one(struct worker *w, PGconn *c, uint64_t id, double *sent_at)
+/* Append one GETPAGE as a CopyData message to out. */
+static size_t
+put_request(struct worker *w, uint64_t id, double *sent_at, uint8_t *out)
 {
 	struct proto_req req;
-	uint8_t		buf[64];
 	size_t		n;
 
 	memset(&req, 0, sizeof(req));
@@ -103,73 +109,130 @@ send_one(struct worker *w, PGconn *c, uint64_t id, double *sent_at)
 	req.request_lsn = UINT64_MAX;
 	req.rel = w->rel;
 	req.blk = (uint32_t) (rand_r(&w->seed) % w->nblocks);
-	n = proto_encode_req(&req, buf, sizeof(buf));
+	n = proto_encode_req(&req, out + 5, REQ_MAX);
+	out[0] = 'd';
+	out[1] = (uint8_t) ((n + 4) >> 24);
+	out[2] = (uint8_t) ((n + 4) >> 16);
+	out[3] = (uint8_t) ((n + 4) >> 8);
+	out[4] = (uint8_t) (n + 4);
 	sent_at[id % MAX_DEPTH] = now();
-	return PQputCopyData(c, (const char *) buf, (int) n) == 1 ? 0 : -1;
+	return n + 5;
 }
 
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0)
+	{
+		ssize_t		k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t) k;
+	}
+	return 0;
+}
+
+/* One response (a CopyData payload): check it and account its latency. */
+static int
+take_response(struct worker *w, const uint8_t *msg, size_t len, uint64_t recv, double *sent_at)
+{
+	struct proto_resp resp;
+	double		us;
+
+	if (proto_decode_resp(msg, len, &resp) != 0 || resp.tag == PROTO_R_ERROR ||
+		resp.req.reqid != recv)
+	{
+		fprintf(stderr, "pagebench: bad or error response: %s\n",
+				resp.tag == PROTO_R_ERROR ? resp.errmsg : "out of order");
+		return -1;
+	}
+	us = (now() - sent_at[recv % MAX_DEPTH]) * 1e6;
+	w->hist[bucket_of(us)]++;
+	if (us > w->max_us)
+		w->max_us = us;
+	return 0;
+}
+
+/*
+ * After the COPY BOTH handshake the socket is ours: requests are written
+ * and responses read in large blocks, as a compute's prefetching client
+ * would, so the client costs few syscalls per page.
+ */
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	PGconn	   *c = connect_pagestream(w->connstr);
 	double		sent_at[MAX_DEPTH];
+	uint8_t    *in = malloc(IN_BUF);
+	uint8_t    *out = malloc((size_t) MAX_DEPTH * (REQ_MAX + 5));
+	size_t		have = 0;
+	size_t		nout = 0;
 	uint64_t	next = 0;
 	uint64_t	recv = 0;
 	double		end;
+	int			fd;
 
-	if (c == NULL)
+	if (c == NULL || in == NULL || out == NULL)
 	{
 		w->failed = 1;
-		return NULL;
+		goto done;
 	}
+	fd = PQsocket(c);
+	/* libpq keeps its socket non-blocking; this thread waits in read() */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
+		goto fail;
 	end = now() + w->seconds;
 	for (int i = 0; i < w->depth; i++)
-		if (send_one(w, c, next++, sent_at) != 0)
-			goto fail;
+		nout += put_request(w, next++, sent_at, out + nout);
 	while (now() < end)
 	{
-		int			got = 0;
-		int			len;
-		char	   *buf;
+		size_t		pos = 0;
+		ssize_t		k;
 
-		if (PQflush(c) != 0)
+		if (write_all(fd, out, nout) != 0)
 			goto fail;
-		/* wait for one response, then take every one already buffered */
-		for (len = PQgetCopyData(c, &buf, 0); len > 0; len = PQgetCopyData(c, &buf, 1))
+		nout = 0;
+		k = read(fd, in + have, IN_BUF - have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			goto fail;
+		have += (size_t) k;
+		/* every complete message; each response is replaced by a request */
+		while (have - pos >= 5)
 		{
-			struct proto_resp resp;
-			double		us;
+			uint32_t	mlen = ((uint32_t) in[pos + 1] << 24) | ((uint32_t) in[pos + 2] << 16) |
+				((uint32_t) in[pos + 3] << 8) | in[pos + 4];
 
-			if (proto_decode_resp((uint8_t *) buf, len, &resp) != 0 ||
-				resp.tag == PROTO_R_ERROR || resp.req.reqid != recv)
+			if (in[pos] != 'd' || mlen < 4 || mlen > IN_BUF - 1)
 			{
-				fprintf(stderr, "pagebench: bad or error response: %s\n",
-						resp.tag == PROTO_R_ERROR ? resp.errmsg : "out of order");
-				PQfreemem(buf);
+				fprintf(stderr, "pagebench: unexpected message '%c' from the server\n", in[pos]);
 				goto fail;
 			}
-			PQfreemem(buf);
-			us = (now() - sent_at[recv % MAX_DEPTH]) * 1e6;
-			w->hist[bucket_of(us)]++;
-			if (us > w->max_us)
-				w->max_us = us;
+			if (have - pos < 1 + (size_t) mlen)
+				break;
+			if (take_response(w, in + pos + 5, mlen - 4, recv, sent_at) != 0)
+				goto fail;
 			recv++;
 			w->done++;
-			got++;
+			pos += 1 + (size_t) mlen;
+			nout += put_request(w, next++, sent_at, out + nout);
 		}
-		if (len < 0 || got == 0)
-			goto fail;
-		/* replace them all, sent together by the next flush */
-		while (got-- > 0)
-			if (send_one(w, c, next++, sent_at) != 0)
-				goto fail;
+		memmove(in, in + pos, have - pos);
+		have -= pos;
 	}
-	PQfinish(c);
-	return NULL;
+	goto done;
 fail:
-	fprintf(stderr, "pagebench: connection failed: %s", PQerrorMessage(c));
+	fprintf(stderr, "pagebench: connection failed: %s\n", errno ? strerror(errno) : "closed");
 	w->failed = 1;
+done:
+	free(in);
+	free(out);
 	PQfinish(c);
 	return NULL;
 }

@@ -399,6 +399,18 @@ proto_encode_resp(const struct proto_req *req, const struct proto_resp *resp,
 }
 
 size_t
+proto_encode_getpage_head(const struct proto_req *req, uint8_t *buf, size_t cap)
+{
+	int			body = body_size(PROTO_GETPAGE, 0);
+
+	if (req->tag != PROTO_GETPAGE || (size_t) (PROTO_HDR_SIZE + body) > cap)
+		return 0;
+	put_hdr(buf, (uint8_t) proto_resp_tag(PROTO_GETPAGE), req);
+	put_body(buf + PROTO_HDR_SIZE, req, 0);
+	return (size_t) (PROTO_HDR_SIZE + body);
+}
+
+size_t
 proto_encode_error(const struct proto_req *req, uint16_t code, const char *msg,
 				   uint8_t *buf, size_t cap)
 {

@@ -172,6 +172,12 @@ extern int	proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *re
 extern size_t proto_encode_resp(const struct proto_req *req,
 								const struct proto_resp *resp,
 								uint8_t *buf, size_t cap);
+/*
+ * A GETPAGE response up to its page (which follows it on the wire,
+ * PROTO_PAGE_SIZE bytes): for senders that send the page from elsewhere.
+ * Returns the length, 0 if req is not a GETPAGE or cap is too small.
+ */
+extern size_t proto_encode_getpage_head(const struct proto_req *req, uint8_t *buf, size_t cap);
 extern size_t proto_encode_error(const struct proto_req *req, uint16_t code,
 								 const char *msg, uint8_t *buf, size_t cap);
 extern int	proto_decode_resp(const uint8_t *buf, size_t len, struct proto_resp *resp);

@@ -152,42 +152,43 @@ inmem_at(const struct inmem *m, const struct inmem_key *k, lsn_t lsn, int includ
 /* ---------- the file ---------- */
 
 /*
- * Map at least [0, end) of the file, growing the mapping by doubling
- * (past the end of the file is allowed; only written bytes are touched).
- * Growth may move the mapping, so it happens only where no other thread
- * reads: an OPEN layer on its loop thread, and at open and freeze.  What
- * a FROZEN layer's mapping does not cover is read with pread.
+ * Map the file once, read-only: an OPEN layer reserves INMEM_MAP_MAX (past
+ * the end of the file is allowed and costs address space only; only
+ * written bytes are touched), so its addresses never move and references
+ * into it stay valid.  Without a mapping, reads use pread.
  */
-static int
-map_cover(struct inmem *m, uint64_t end, int may_grow)
+static void
+map_file(struct inmem *m, uint64_t len)
 {
-	size_t		len = m->map_len ? m->map_len : (size_t) 16 << 20;
+	struct inmem_map *map;
 	void	   *p;
 
-	if (end <= m->map_len)
-		return 1;
-	if (!may_grow || m->map == MAP_FAILED)
-		return 0;
-	while (len < end)
-		len *= 2;
-	if (m->map == NULL)
-		p = mmap(NULL, len, PROT_READ, MAP_SHARED, m->fd, 0);
-	else
-		p = mremap((void *) m->map, m->map_len, len, MREMAP_MAYMOVE);
+	if (len == 0)
+		return;
+	if ((map = malloc(sizeof(*map))) == NULL)
+		return;
+	p = mmap(NULL, (size_t) len, PROT_READ, MAP_SHARED, m->fd, 0);
 	if (p == MAP_FAILED)
 	{
-		/* reads go on with pread; one line, not one per read */
-		slog(SLOG_WARNING, "could not map write log \"%s\" (%zu bytes): %m; reading it with pread",
-			 m->path, len);
-		if (m->map)
-			munmap((void *) m->map, m->map_len);
-		m->map = MAP_FAILED;
-		m->map_len = 0;
-		return 0;
+		slog(SLOG_WARNING, "could not map write log \"%s\" (%llu bytes): %m; reading it with pread",
+			 m->path, (unsigned long long) len);
+		free(map);
+		return;
 	}
-	m->map = p;
-	m->map_len = len;
-	return 1;
+	atomic_init(&map->refs, 1);
+	map->base = p;
+	map->len = (size_t) len;
+	m->map = map;
+}
+
+void
+inmem_map_unref(struct inmem_map *map)
+{
+	if (map && atomic_fetch_sub(&map->refs, 1) == 1)
+	{
+		munmap((void *) map->base, map->len);
+		free(map);
+	}
 }
 
 /* Without a mapping: header and CRC to the stack, the value straight into buf. */
@@ -283,6 +284,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 	m->notify_arg = arg;
 	if ((err = bw_open(m->fd, m->end, bufsize, m->path, notify, arg, &m->bw)) != 0)
 		goto fail_unlink;
+	map_file(m, INMEM_MAP_MAX);
 	*out = m;
 	return 0;
 
@@ -384,7 +386,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	m->end = m->visible = off;
 	free(rec);
 	rec = NULL;
-	(void) map_cover(m, m->end, 1);
+	map_file(m, open_for_append && m->end < INMEM_MAP_MAX ? INMEM_MAP_MAX : m->end);
 	m->bufsize = bufsize;
 	m->notify = notify;
 	m->notify_arg = arg;
@@ -429,8 +431,7 @@ inmem_free(struct inmem *m, int unlink_file)
 	}
 	free(m->buckets);
 	free(m->pend);
-	if (m->map)
-		munmap((void *) m->map, m->map_len);
+	inmem_map_unref(m->map);	/* pages handed out by reference keep it */
 	if (m->fd >= 0)
 		close(m->fd);
 	if (unlink_file && unlink(m->path) != 0 && errno != ENOENT)
@@ -564,8 +565,6 @@ inmem_freeze(struct inmem *m, lsn_t lsn_end)
 		err = bw_close(m->bw, 0);
 		m->bw = NULL;
 	}
-	/* the last growth: frozen, it is read by other threads */
-	(void) map_cover(m, m->end, 1);
 	m->state = INMEM_FROZEN;
 	m->lsn_end = lsn_end;
 	inmem_publish(m, m->end, NULL, NULL);
@@ -585,7 +584,8 @@ inmem_sync(struct inmem *m)
 }
 
 int
-inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf, const uint8_t **val)
+inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf, const uint8_t **val,
+			struct inmem_map **ref)
 {
 	uint32_t	len = INMEM_REC_OVERHEAD + v->vlen;
 	uint8_t		hdrbuf[INMEM_REC_HDR];
@@ -594,9 +594,11 @@ inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf, const 
 	const uint8_t *crc;
 	int			err;
 
-	if (v->off + len <= m->visible && map_cover(m, v->off + len, m->state == INMEM_OPEN))
+	if (ref)
+		*ref = NULL;
+	if (rec_end(v) <= m->visible && m->map && rec_end(v) <= m->map->len)
 	{
-		hdr = m->map + v->off;
+		hdr = m->map->base + v->off;
 		*val = hdr + INMEM_REC_HDR;
 		crc = *val + v->vlen;
 	}
@@ -622,6 +624,11 @@ inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf, const 
 	}
 	/* racing readers of a frozen layer store the same 1 */
 	atomic_store_explicit((_Atomic uint8_t *) &v->checked, 1, memory_order_relaxed);
+	if (ref && *val != buf)
+	{
+		atomic_fetch_add(&m->map->refs, 1);
+		*ref = m->map;
+	}
 	return (int) v->vlen;
 }
 
@@ -629,7 +636,7 @@ int
 inmem_read_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf)
 {
 	const uint8_t *val;
-	int			n = inmem_value(m, v, buf, &val);
+	int			n = inmem_value(m, v, buf, &val, NULL);
 
 	if (n > 0 && val != buf)
 		memcpy(buf, val, (size_t) n);

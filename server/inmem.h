@@ -22,7 +22,11 @@
  * copy through a buffer), falling back to pread when it cannot be mapped.
  * Only readable records are touched, and those were written to the kernel
  * and are never truncated (inmem_cut drops pending ones only), so the
- * mapping never faults past the end of the file.  A record's CRC is
+ * mapping never faults past the end of the file.  An open layer reserves
+ * INMEM_MAP_MAX of address space at once, so the mapping never moves: a
+ * reader may keep a reference to it (inmem_map) and send a page straight
+ * from it after the layer itself is gone; the file's pages then stay until
+ * the last reference is dropped.  A record's CRC is
  * checked the first time it is read in this process (replay checks every
  * record): the log is this process's own recent output, and checking an
  * 8 KiB page on every read was a tenth of the page service's CPU.
@@ -51,6 +55,7 @@
 #define INMEM_HDR_SIZE		64
 #define INMEM_REC_HDR		30
 #define INMEM_REC_OVERHEAD	(INMEM_REC_HDR + 4)
+#define INMEM_MAP_MAX		((uint64_t) 1 << 30)	/* records beyond: pread */
 
 enum inmem_state
 {
@@ -74,6 +79,14 @@ struct inmem_key
 	uint32_t	n;
 	uint32_t	cap;
 	struct inmem_version *v;	/* ascending LSN */
+};
+
+/* A mapping of a log, shared by its layer and the pages sent from it. */
+struct inmem_map
+{
+	_Atomic int refs;
+	const uint8_t *base;
+	size_t		len;
 };
 
 struct inmem_pend
@@ -109,9 +122,7 @@ struct inmem
 	uint32_t	pend_cap;
 	lsn_t		visible_max_lsn;	/* newest readable version */
 
-	/* read-only mapping of [0, map_len): grows while OPEN (loop thread) */
-	const uint8_t *map;
-	size_t		map_len;
+	struct inmem_map *map;		/* read-only mapping, or NULL */
 
 	/* snapshots referring to a frozen layer (timeline.c) */
 	_Atomic int refs;
@@ -173,11 +184,13 @@ extern const struct inmem_version *inmem_at(const struct inmem *m, const struct 
 /*
  * A readable version's value: *val points into the mapping, or into buf
  * (VAL_MAX bytes) when the record is not mapped.  Returns its length or
- * < 0.  The pointer stays valid until the next call on an OPEN layer
- * (the mapping may move as it grows), until inmem_free otherwise.
+ * < 0.  A mapped value stays valid until inmem_free, or for as long as
+ * the reference put in *ref (if ref is not NULL; NULL when *val is buf)
+ * is held: drop it with inmem_map_unref (any thread).
  */
 extern int	inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf,
-						const uint8_t **val);
+						const uint8_t **val, struct inmem_map **ref);
+extern void inmem_map_unref(struct inmem_map *map);
 
 /* The same, copied into buf. */
 extern int	inmem_read_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf);

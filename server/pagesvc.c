@@ -142,12 +142,22 @@ rq_enter(struct server *srv, struct preq *p, enum rq_phase to, uint64_t now)
 	p->since_ns = now;
 }
 
+/* Page references the batch's reads still hold (answered ones passed theirs on). */
+static void
+batch_release(struct batch *b)
+{
+	for (uint32_t i = 0; i < b->nrd; i++)
+		tl_page_release(&b->rd[i]);
+	b->nrd = 0;
+}
+
 /* Requests dropped unanswered: account what they went through. */
 static void
 batch_cancel(struct server *srv, struct batch *b)
 {
 	uint64_t	now = clock_mono_ns();
 
+	batch_release(b);
 	for (uint32_t i = 0; i < b->n; i++)
 		if (b->r[i].phase < RQ_FLUSHING)
 		{
@@ -406,16 +416,51 @@ reply_lsn(struct conn *c, const struct proto_req *req, lsn_t lsn, struct timelin
 	reply_ok(c, req, &resp);
 }
 
+/* A page sent by reference has left the output buffer. */
 static void
-reply_getpage(struct conn *c, const struct proto_req *req, int err, const uint8_t *page)
+page_sent(const void *data, size_t len, void *arg)
+{
+	(void) data;
+	(void) len;
+	inmem_map_unref(arg);
+}
+
+/*
+ * A GETPAGE answer.  A page from a log's mapping is sent from there (the
+ * kernel's copy into the socket is its only one); the reference keeps
+ * the mapping, never the timeline, so a client that does not read holds
+ * no timeline or layer (I3).
+ */
+static void
+reply_getpage(struct conn *c, const struct proto_req *req, struct tl_page_read *rd, int err)
 {
 	struct proto_resp resp;
 	char		detail[128];
 
+	if (err == 0 && rd->ref)
+	{
+		uint8_t		head[64];
+		size_t		n = proto_encode_getpage_head(req, head, sizeof(head));
+		int			r = n ? pgwire_put_msg_ref(c, 'd', head, n, rd->ref, PROTO_PAGE_SIZE,
+											   page_sent, rd->map) : -1;
+
+		if (r == 0)
+		{
+			rd->map = NULL;		/* now the output buffer's */
+			rd->ref = NULL;
+			c->out_queued += 5 + n + PROTO_PAGE_SIZE;
+			return;
+		}
+		if (r == -2)
+		{
+			conn_violation(c, "out of memory for the output");
+			return;
+		}
+	}
 	if (err == 0)
 	{
 		memset(&resp, 0, sizeof(resp));
-		resp.page = page;
+		resp.page = rd->ref ? rd->ref : rd->page;
 		reply_ok(c, req, &resp);
 		return;
 	}
@@ -473,12 +518,16 @@ getpage_answer(struct conn *c)
 		int			err = p->rd == UINT32_MAX ? p->err : b->rd[p->rd].err;
 
 		rq_enter(c->srv, p, RQ_FLUSHING, now);
-		if (c->state == CONN_CLOSING)
-			continue;
-		reply_getpage(c, &p->req, err, err == 0 ? b->rd[p->rd].page : NULL);
-		if (trace)
-			pagetrace_add(trace, &p->req, err ? wire_code(err) : 0, now - p->recv_ns);
+		if (c->state != CONN_CLOSING)
+		{
+			struct tl_page_read none = {0};
+
+			reply_getpage(c, &p->req, p->rd == UINT32_MAX ? &none : &b->rd[p->rd], err);
+			if (trace)
+				pagetrace_add(trace, &p->req, err ? wire_code(err) : 0, now - p->recv_ns);
+		}
 	}
+	batch_release(b);
 }
 
 static void

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
+
 #include "handles.h"
 #include "server.h"
 #include "timeline.h"
@@ -120,6 +122,15 @@ extern void conn_violation(struct conn *c, const char *fmt, ...)
 
 /* pgwire.c: messages of the PostgreSQL v3 protocol */
 extern void pgwire_put_msg(struct conn *c, char type, const void *body, size_t len);
+/*
+ * A message of head and then tail, tail sent by reference (no copy):
+ * done(tail, tail_len, arg) runs once it has left the buffer (or was
+ * copied).  -1: nothing queued, done not run; -2: head queued but not
+ * tail (out of memory), done not run: the stream is broken.
+ */
+extern int	pgwire_put_msg_ref(struct conn *c, char type, const void *head, size_t head_len,
+							   const void *tail, size_t tail_len, evbuffer_ref_cleanup_cb done,
+							   void *arg);
 /*
  * Build a message in place in the output buffer, without a staging copy:
  * pgwire_begin_msg() returns room for up to max body bytes (NULL if out

@@ -38,6 +38,31 @@ pgwire_put_msg(struct conn *c, char type, const void *body, size_t len)
 	c->srv->m.bytes_sent += len + 5;
 }
 
+int
+pgwire_put_msg_ref(struct conn *c, char type, const void *head, size_t head_len,
+				   const void *tail, size_t tail_len, evbuffer_ref_cleanup_cb done, void *arg)
+{
+	uint8_t		buf[5 + 256];
+	struct evbuffer *o = bufferevent_get_output(c->bev);
+
+	if (head_len > sizeof(buf) - 5)
+		return -1;
+	buf[0] = (uint8_t) type;
+	put_be32(buf + 1, (uint32_t) (head_len + tail_len + 4));
+	memcpy(buf + 5, head, head_len);
+	if (evbuffer_add(o, buf, 5 + head_len) != 0)
+		return -1;
+	if (evbuffer_add_reference(o, tail, tail_len, done, arg) != 0)
+	{
+		/* no memory for a chain: a copy, or the stream is broken */
+		if (evbuffer_add(o, tail, tail_len) != 0)
+			return -2;
+		done(tail, tail_len, arg);
+	}
+	c->srv->m.bytes_sent += 5 + head_len + tail_len;
+	return 0;
+}
+
 uint8_t *
 pgwire_begin_msg(struct conn *c, size_t max, struct pgwire_msg *m)
 {

@@ -559,10 +559,13 @@ tl_remove_branch(struct timeline *tl, lsn_t lsn)
 
 /* ---------- reads ---------- */
 
-/* The newest readable version at or below lsn: *val in the layer's mapping or in buf. */
+/*
+ * The newest readable version at or below lsn: *val in the layer's mapping
+ * (a reference in *ref if ref is not NULL) or in buf.
+ */
 static int
 find_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf,
-		   const uint8_t **val, uint32_t *vlen, lsn_t *vlsn)
+		   const uint8_t **val, uint32_t *vlen, lsn_t *vlsn, struct inmem_map **ref)
 {
 	struct inmem_key *k = inmem_find(m, key);
 	const struct inmem_version *v;
@@ -570,7 +573,7 @@ find_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf
 
 	if (k == NULL || (v = inmem_at(m, k, lsn, 0)) == NULL)
 		return STRATA_ENOTFOUND;
-	if ((n = inmem_value(m, v, buf, val)) < 0)
+	if ((n = inmem_value(m, v, buf, val, ref)) < 0)
 		return n;
 	*vlen = (uint32_t) n;
 	if (vlsn)
@@ -584,7 +587,7 @@ read_inmem(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn, uint8_t *buf
 		   lsn_t *vlsn)
 {
 	const uint8_t *val;
-	int			err = find_inmem(m, key, lsn, buf, &val, vlen, vlsn);
+	int			err = find_inmem(m, key, lsn, buf, &val, vlen, vlsn, NULL);
 
 	if (err == 0 && val != buf)
 		memcpy(buf, val, *vlen);
@@ -893,9 +896,35 @@ tl_nblocks(struct timeline *tl, const struct proto_rel *rel, lsn_t lsn, uint32_t
 	return size_of(tl, rel, val, len, nblocks);
 }
 
+/*
+ * The page of a block value: by reference into a log's mapping when map
+ * is not NULL (the reference passes to r), else copied into r->page.
+ */
+static int
+take_page(struct tl_page_read *r, const uint8_t *val, uint32_t len, struct inmem_map *map)
+{
+	if (map && len == VAL_MAX && val[0] == VAL_IMAGE)
+	{
+		r->ref = val + VAL_HDR;
+		r->map = map;
+		return 0;
+	}
+	inmem_map_unref(map);
+	return value_get_page(val, len, r->page);
+}
+
+void
+tl_page_release(struct tl_page_read *r)
+{
+	inmem_map_unref(r->map);
+	r->map = NULL;
+	r->ref = NULL;
+}
+
 /* The answer to a page read once its size and value are known. */
 static void
-page_result(struct timeline *tl, struct tl_page_read *r, int err, const uint8_t *val, uint32_t len)
+page_result(struct timeline *tl, struct tl_page_read *r, int err, const uint8_t *val, uint32_t len,
+			struct inmem_map *map)
 {
 	if (err == STRATA_ENOTFOUND)
 	{
@@ -903,7 +932,7 @@ page_result(struct timeline *tl, struct tl_page_read *r, int err, const uint8_t 
 			 "version", tl->hex, r->blk, r->rel.spc, r->rel.db, r->rel.rel, r->rel.fork);
 		err = STRATA_ECORRUPT;
 	}
-	else if (err == 0 && value_get_page(val, len, r->page) != 0)
+	else if (err == 0 && take_page(r, val, len, map) != 0)
 	{
 		slog(SLOG_ERROR, "timeline %s: block %u of %u/%u/%u.%u has an unexpected value kind %u",
 			 tl->hex, r->blk, r->rel.spc, r->rel.db, r->rel.rel, r->rel.fork, val[0]);
@@ -933,6 +962,8 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 
 		x->need = TL_NEED_SIZE | TL_NEED_PAGE;
 		x->err = 0;
+		x->ref = NULL;
+		x->map = NULL;
 		if (broken)
 		{
 			x->err = STRATA_ECORRUPT;
@@ -954,7 +985,7 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 		else if (in_open)
 		{
 			rel_key(&x->rel, KEY_BLK_SIZE, key);
-			err = find_inmem(tl->open, key, x->lsn, buf, &val, &len, NULL);
+			err = find_inmem(tl->open, key, x->lsn, buf, &val, &len, NULL, NULL);
 			if (err != STRATA_ENOTFOUND)
 			{
 				x->need &= ~TL_NEED_SIZE;
@@ -974,19 +1005,21 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 		{
 			atomic_fetch_add(&tl->layers_visited, 1);
 			rel_key(&x->rel, x->blk, key);
-			err = find_inmem(tl->open, key, x->lsn, buf, &val, &len, NULL);
+			struct inmem_map *map = NULL;
+
+			err = find_inmem(tl->open, key, x->lsn, buf, &val, &len, NULL, &map);
 			if (err != STRATA_ENOTFOUND)
 			{
 				if (x->need & TL_NEED_SIZE)
 				{
 					/* keep the page; the size still decides */
 					x->need = TL_NEED_SIZE | TL_HAVE_PAGE;
-					if (err == 0 && value_get_page(val, len, x->page) != 0)
+					if (err == 0 && take_page(x, val, len, map) != 0)
 						err = STRATA_ECORRUPT;
 					x->err = err;
 				}
 				else
-					page_result(tl, x, err, val, len);
+					page_result(tl, x, err, val, len, map);
 			}
 		}
 		if (x->need)
@@ -1060,6 +1093,7 @@ tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read 
 			{
 				if (x->need & TL_NEED_PAGE)
 					m++;
+				tl_page_release(x);
 				x->err = e;
 				x->need = 0;
 				continue;
@@ -1072,7 +1106,7 @@ tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read 
 		}
 		if (x->need & TL_NEED_PAGE)
 		{
-			page_result(tl, x, errs[m], bufs[m], vlens[m]);
+			page_result(tl, x, errs[m], bufs[m], vlens[m], NULL);
 			m++;
 		}
 	}
@@ -1103,6 +1137,9 @@ tl_getpage(struct timeline *tl, const struct proto_rel *rel, uint32_t blk, lsn_t
 		(void) tl_pages_finish(tl, s, &r, 1);
 		tl_snapshot_put(s);
 	}
+	if (r.err == 0 && r.ref)
+		memcpy(page, r.ref, PROTO_PAGE_SIZE);
+	tl_page_release(&r);
 	return r.err;
 }
 

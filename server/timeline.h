@@ -252,7 +252,10 @@ extern uint32_t tl_nforks(struct timeline *tl);
  * tl_pages_finish() (any thread, holding a ref on tl) reads those from the
  * snapshot, visiting each layer at most once for the whole batch.  The
  * caller puts the snapshot.  Each r[i].err ends as 0 (page filled) or a
- * STRATA_E* (ENOTFOUND: no such fork, EEOF: past its end).
+ * STRATA_E* (ENOTFOUND: no such fork, EEOF: past its end).  A page from
+ * the open layer may come by reference instead (r[i].ref, kept valid by
+ * the reference r[i].map, which outlives the layer): the caller sends it
+ * from there and drops it with tl_page_release(), also on error paths.
  */
 #define TL_NEED_SIZE	0x01
 #define TL_NEED_PAGE	0x02
@@ -263,7 +266,9 @@ struct tl_page_read
 	struct proto_rel rel;
 	uint32_t	blk;
 	lsn_t		lsn;			/* read point */
-	uint8_t    *page;			/* out: PROTO_PAGE_SIZE bytes */
+	uint8_t    *page;			/* out: PROTO_PAGE_SIZE bytes, unless ref */
+	const uint8_t *ref;			/* out: the page, in a log's mapping */
+	struct inmem_map *map;		/* out: the reference keeping ref valid */
 	int			err;			/* out */
 	uint8_t		need;			/* internal: TL_NEED_* */
 	uint32_t	nblocks;		/* internal */
@@ -273,6 +278,8 @@ extern uint32_t tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint
 							   struct tl_snapshot **snap);
 extern int	tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read *r,
 							uint32_t n);
+/* Drop r's page reference, if any (any thread). */
+extern void tl_page_release(struct tl_page_read *r);
 /* Bytes of a database's forks (acknowledged state), -1 if it has none. */
 extern int64_t tl_dbsize(struct timeline *tl, uint32_t db);
 

@@ -1,6 +1,6 @@
 /*
  * check_inmem.c: the in-memory layer over its write log — reads from the
- * mapping and without it, visibility only of wholly written records, cuts
+ * mapping and without it, references that outlive the layer, visibility only of wholly written records, cuts
  * at record boundaries (a torn record must not end a later replay early),
  * CRC checks, replay after reopening.
  */
@@ -107,7 +107,7 @@ check_page(struct inmem *m, uint32_t blk, lsn_t lsn, lsn_t expect_lsn)
 	if ((k = inmem_find(m, key)) == NULL || (v = inmem_at(m, k, lsn, 0)) == NULL)
 		return -1;
 	ck_assert_uint_eq(v->lsn, expect_lsn);
-	ck_assert_int_eq(inmem_value(m, v, buf, &val), VAL_MAX);
+	ck_assert_int_eq(inmem_value(m, v, buf, &val, NULL), VAL_MAX);
 	make_page(blk, expect_lsn, want);
 	ck_assert_int_eq(memcmp(val, want, VAL_MAX), 0);
 	ck_assert_int_eq(inmem_read_value(m, v, buf), VAL_MAX);
@@ -115,12 +115,14 @@ check_page(struct inmem *m, uint32_t blk, lsn_t lsn, lsn_t expect_lsn)
 	return 0;
 }
 
-START_TEST(test_mapped_reads_grow)
+START_TEST(test_mapped_reads)
 {
 	struct inmem *m = create_log();
 	struct inmem *r;
-	const uint32_t n = 3000;	/* ~24 MiB: the mapping grows past its first 16 MiB */
+	const uint32_t n = 3000;	/* ~24 MiB */
 
+	ck_assert_ptr_nonnull(m->map);
+	ck_assert_uint_eq(m->map->len, INMEM_MAP_MAX);
 	for (uint32_t b = 0; b < n; b++)
 	{
 		(void) append_page(m, b, 0x200 + b);
@@ -128,7 +130,6 @@ START_TEST(test_mapped_reads_grow)
 		{
 			wait_written(m);
 			inmem_publish(m, bw_written(m->bw), NULL, NULL);
-			/* an older page after each growth step */
 			ck_assert_int_eq(check_page(m, b / 2, LSN_MAX, 0x200 + b / 2), 0);
 		}
 	}
@@ -136,18 +137,48 @@ START_TEST(test_mapped_reads_grow)
 	inmem_publish(m, bw_written(m->bw), NULL, NULL);
 	for (uint32_t b = 0; b < n; b += 7)
 		ck_assert_int_eq(check_page(m, b, LSN_MAX, 0x200 + b), 0);
-	ck_assert_uint_ge(m->map_len, m->end - 2 * VAL_MAX);
 	ck_assert_int_eq(inmem_freeze(m, 0x200 + n), 0);
 	for (uint32_t b = 1; b < n; b += 7)
 		ck_assert_int_eq(check_page(m, b, LSN_MAX, 0x200 + b), 0);
 	/* replayed: mapped at open, every record checked there */
 	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
 	ck_assert_uint_eq(r->nversions, n);
-	ck_assert_uint_ge(r->map_len, r->end);
+	ck_assert_ptr_nonnull(r->map);
 	for (uint32_t b = 2; b < n; b += 7)
+		ck_assert_int_eq(check_page(r, b, LSN_MAX, 0x200 + b), 0);
+	/* without a mapping: pread, same answers */
+	inmem_map_unref(r->map);
+	r->map = NULL;
+	for (uint32_t b = 3; b < n; b += 7)
 		ck_assert_int_eq(check_page(r, b, LSN_MAX, 0x200 + b), 0);
 	inmem_free(r, 0);
 	inmem_free(m, 1);
+}
+END_TEST
+
+/* A page handed out by reference outlives its layer and its file. */
+START_TEST(test_reference_outlives_layer)
+{
+	struct inmem *m = create_log();
+	uint8_t		key[KEY_SIZE];
+	uint8_t		buf[VAL_MAX];
+	uint8_t		want[VAL_MAX];
+	const uint8_t *val;
+	struct inmem_map *ref;
+	struct inmem_key *k;
+
+	(void) append_page(m, 9, 0x200);
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	make_key(9, key);
+	k = inmem_find(m, key);
+	ck_assert_int_eq(inmem_value(m, inmem_at(m, k, LSN_MAX, 0), buf, &val, &ref), VAL_MAX);
+	ck_assert_ptr_nonnull(ref);
+	ck_assert_ptr_ne(val, buf);
+	inmem_free(m, 1);			/* the layer and its file are gone */
+	make_page(9, 0x200, want);
+	ck_assert_int_eq(memcmp(val, want, VAL_MAX), 0);
+	inmem_map_unref(ref);
 }
 END_TEST
 
@@ -246,7 +277,7 @@ START_TEST(test_crc_on_first_read)
 	k = inmem_find(m, key);
 	ck_assert_ptr_nonnull(k);
 	test_flip_byte(m->path, (off_t) (k->v[0].off + INMEM_REC_HDR + 100));
-	ck_assert_int_eq(inmem_value(m, &k->v[0], buf, &val), STRATA_ECORRUPT);
+	ck_assert_int_eq(inmem_value(m, &k->v[0], buf, &val, NULL), STRATA_ECORRUPT);
 	ck_assert_int_eq(check_page(m, 1, LSN_MAX, 0x200), 0);
 	inmem_free(m, 1);
 }
@@ -260,7 +291,8 @@ main(void)
 
 	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_mapped_reads_grow);
+	tcase_add_test(tc, test_mapped_reads);
+	tcase_add_test(tc, test_reference_outlives_layer);
 	tcase_add_test(tc, test_versions);
 	tcase_add_test(tc, test_partial_record_not_visible);
 	tcase_add_test(tc, test_cut_mid_record);

@@ -572,6 +572,7 @@ m_check_batch(struct registry *reg, int ti, lsn_t lo, lsn_t last, unsigned seed)
 	{
 		uint64_t	size = m_size(ti, r[i].rel.rel - 16384, r[i].lsn);
 		uint64_t	v = 0;
+		const uint8_t *page = r[i].ref ? r[i].ref : pages[i];	/* from the open layer: by reference */
 
 		if (size == VAL_NOT_EXISTS)
 			ck_assert_msg(r[i].err == STRATA_ENOTFOUND, "seed %u: batch %u/%u: err %d, expected "
@@ -582,12 +583,13 @@ m_check_batch(struct registry *reg, int ti, lsn_t lo, lsn_t last, unsigned seed)
 		else
 		{
 			ck_assert(m_lookup(ti, r[i].rel.rel - 16384, r[i].blk, r[i].lsn, &v));
-			ck_assert_msg(r[i].err == 0 && get_le32(pages[i]) == (uint32_t) v,
+			ck_assert_msg(r[i].err == 0 && get_le32(page) == (uint32_t) v,
 						  "seed %u: batch %u/%u tl %d rel %u blk %u lsn %llX: err %d content %u, "
 						  "expected %u", seed, i, n, ti, r[i].rel.rel, r[i].blk,
-						  (unsigned long long) r[i].lsn, r[i].err, get_le32(pages[i]),
+						  (unsigned long long) r[i].lsn, r[i].err, get_le32(page),
 						  (uint32_t) v);
 		}
+		tl_page_release(&r[i]);
 	}
 }
 
