@@ -5,18 +5,23 @@
 #      and GETPAGEs per CPU-second of stratad (its loop and read workers);
 #   2. a cold sequential scan of a 1 GB table with shared_buffers = 16MB:
 #      vanilla, strata pipelined (default), strata serial (stratad
-#      --pipelining off, compute readahead off: one round trip per page).
+#      --pipelining off, compute readahead off: one round trip per page);
+#   3. pgbench -S on both (scale 10, 4 clients): TPS and the ratio.
 #
 #   bench/pageservice-bench.sh            (needs make install, make -C bench pagebench)
 #
 # Environment: SIZE_MB (table size, default 1024), SECONDS_PB (pagebench
-# seconds per run, default 10), BENCH_DIR (default /tmp/strata-psbench).
+# seconds per run, default 10), PGBENCH_SCALE / PGBENCH_CLIENTS /
+# PGBENCH_SECONDS (10, 4, 20), BENCH_DIR (default /tmp/strata-psbench).
 # As root the servers run as "postgres" and the OS page cache is dropped
 # before each cold scan; otherwise it stays warm (said in the output).
 set -euo pipefail
 
 size_mb=${SIZE_MB:-1024}
 pbsecs=${SECONDS_PB:-10}
+pgscale=${PGBENCH_SCALE:-10}
+pgclients=${PGBENCH_CLIENTS:-4}
+pgsecs=${PGBENCH_SECONDS:-20}
 dir=${BENCH_DIR:-/tmp/strata-psbench}
 here=$(cd "$(dirname "$0")" && pwd)
 bindir=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
@@ -140,4 +145,20 @@ psql_ 5542 -c "ALTER SYSTEM RESET strata.stratad_options"
 printf '  %-44s %8s s\n' "vanilla" "$v" "strata pipelined (default)" "$p" \
 	"strata serial (stratad serial, no readahead)" "$s" "strata stratad serial, compute readahead" "$sp"
 awk -v v="$v" -v p="$p" -v s="$s" 'BEGIN { printf "  pipelined vs serial: %.2fx faster; strata pipelined / vanilla time: %.2f\n", s / p, p / v }'
+
+# ---- 3. pgbench -S (select-only), same settings ----
+restart strata
+echo "== pgbench -S: scale $pgscale, $pgclients clients, ${pgsecs}s, shared_buffers 16MB"
+for port in 5541 5542; do
+	"${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "$port" -U postgres -i -q -s "$pgscale" postgres >/dev/null 2>&1
+	psql_ "$port" -c "VACUUM (FREEZE) pgbench_accounts" -c "CHECKPOINT"
+done
+tps() {
+	"${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "$1" -U postgres -S -n -c "$pgclients" -j "$pgclients" \
+		-T "$pgsecs" postgres 2>/dev/null | sed -nE 's/^tps = ([0-9.]+).*/\1/p'
+}
+tv=$(tps 5541)
+ts=$(tps 5542)
+printf '  %-10s %10s tps\n' vanilla "$tv" strata "$ts"
+awk -v a="$tv" -v b="$ts" 'BEGIN { printf "  strata / vanilla: %.2f\n", b / a }'
 echo "settings: $(nproc) cores, commit $(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?')"

@@ -20,16 +20,17 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <zstd.h>
 
 #include "bytes.h"
 #include "checksum.h"
+#include "codec.h"
 #include "fsutil.h"
 #include "slog.h"
 #include "strata_err.h"
 
 #define MAGIC			"STRATALY"
-#define VERSION			1
+#define VERSION			2		/* 2: blobs may be LZ4 (flag 2) */
+#define VERSION_MIN		1		/* 1: raw or zstd blobs */
 #define NODE			8192
 #define SUMMARY			NODE
 #define NODE_MAGIC		"LYIX"
@@ -43,64 +44,7 @@
 #define BLOB_HDR		5
 #define BLOB_MAX		(BLOB_HDR + LAYER_VALUE_MAX + 64 + 4)
 #define OUTBUF			(1024 * 1024)
-#define ZSTD_MIN		256
 
-/*
- * One decompression context per thread, kept: ZSTD_decompress() builds and
- * clears a fresh ~100 KiB context on every call, which cost more than the
- * decompression itself.  (Freed at thread exit by the pthread key.)
- */
-static __thread ZSTD_DCtx *tls_dctx;
-static pthread_key_t dctx_key;
-static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
-
-static __thread ZSTD_CCtx *tls_cctx;
-static pthread_key_t cctx_key;
-
-static void
-dctx_free(void *p)
-{
-	ZSTD_freeDCtx(p);
-}
-
-static void
-cctx_free(void *p)
-{
-	ZSTD_freeCCtx(p);
-}
-
-static void
-dctx_key_init(void)
-{
-	(void) pthread_key_create(&dctx_key, dctx_free);
-	(void) pthread_key_create(&cctx_key, cctx_free);
-}
-
-/* Likewise for compression (flushes and compactions). */
-static ZSTD_CCtx *
-cctx(void)
-{
-	if (tls_cctx == NULL)
-	{
-		pthread_once(&dctx_once, dctx_key_init);
-		if ((tls_cctx = ZSTD_createCCtx()) != NULL)
-			(void) pthread_setspecific(cctx_key, tls_cctx);
-	}
-	return tls_cctx;
-}
-
-static ZSTD_DCtx *
-dctx(void)
-{
-	if (tls_dctx == NULL)
-	{
-		pthread_once(&dctx_once, dctx_key_init);
-		if ((tls_dctx = ZSTD_createDCtx()) != NULL)
-			(void) pthread_setspecific(dctx_key, tls_dctx);
-	}
-	return tls_dctx;
-}
-#define ZSTD_LEVEL		1
 
 struct entry
 {
@@ -125,6 +69,7 @@ struct layer_writer
 	struct entry *e;
 	uint64_t	n;
 	uint64_t	cap;
+	enum codec	codec;			/* for its values */
 	uint8_t    *zbuf;
 	size_t		zcap;
 };
@@ -330,6 +275,7 @@ layer_writer_begin(const char *dir, enum layer_kind kind, const uint8_t tenant[1
 		free(w);
 		return STRATA_ENOMEM;
 	}
+	w->codec = codec_default();
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		memset(rnd, 0x5A, sizeof(rnd));
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
@@ -397,9 +343,9 @@ layer_writer_add(struct layer_writer *w, const uint8_t key[KEY_SIZE], lsn_t lsn,
 			return STRATA_EINVAL;
 		}
 	}
-	if (len >= ZSTD_MIN)
+	if (w->codec != CODEC_NONE)
 	{
-		size_t		bound = ZSTD_compressBound(len);
+		size_t		bound = codec_bound(w->codec, len);
 		size_t		z;
 
 		if (bound > w->zcap)
@@ -411,13 +357,11 @@ layer_writer_add(struct layer_writer *w, const uint8_t key[KEY_SIZE], lsn_t lsn,
 			w->zbuf = nb;
 			w->zcap = bound;
 		}
-		z = cctx() ? ZSTD_compressCCtx(tls_cctx, w->zbuf, w->zcap, val, len, ZSTD_LEVEL)
-			: ZSTD_compress(w->zbuf, w->zcap, val, len, ZSTD_LEVEL);
-		if (!ZSTD_isError(z) && z <= len - len / 8)
+		if ((z = codec_compress(w->codec, val, len, w->zbuf, w->zcap)) > 0)
 		{
 			payload = w->zbuf;
 			plen = z;
-			flags = 1;
+			flags = (uint8_t) w->codec;
 		}
 	}
 	put_le32(hdr, (uint32_t) (BLOB_HDR + plen + 4));
@@ -728,7 +672,7 @@ layer_open(const char *path, struct layer_file **out)
 		slog(SLOG_ERROR, "layer file \"%s\": no valid summary at offset 0", path);
 		goto fail;
 	}
-	if (get_le32(sum + 8) != VERSION)
+	if (get_le32(sum + 8) < VERSION_MIN || get_le32(sum + 8) > VERSION)
 	{
 		slog(SLOG_ERROR, "layer file \"%s\": unsupported format version %u", path,
 			 get_le32(sum + 8));
@@ -939,16 +883,16 @@ read_blob(struct layer_file *f, uint64_t off, uint32_t len, uint8_t *buf, uint8_
 			 (unsigned long long) off);
 		return STRATA_ECORRUPT;
 	}
-	if (buf[4] & 1)
+	if (buf[4] != CODEC_NONE)
 	{
-		size_t		n = dctx() ? ZSTD_decompressDCtx(tls_dctx, zbuf, LAYER_VALUE_MAX, buf + BLOB_HDR,
-													 len - BLOB_HDR - 4)
-			: ZSTD_decompress(zbuf, LAYER_VALUE_MAX, buf + BLOB_HDR, len - BLOB_HDR - 4);
+		const char *why = NULL;
+		long		n = codec_decompress((enum codec) buf[4], buf + BLOB_HDR, len - BLOB_HDR - 4,
+										 zbuf, LAYER_VALUE_MAX, &why);
 
-		if (ZSTD_isError(n))
+		if (n < 0)
 		{
-			slog(SLOG_ERROR, "layer file \"%s\": value at offset %llu does not decompress: %s",
-				 f->path, (unsigned long long) off, ZSTD_getErrorName(n));
+			slog(SLOG_ERROR, "layer file \"%s\": value at offset %llu does not decompress (%s, "
+				 "flags %u)", f->path, (unsigned long long) off, why, buf[4]);
 			return STRATA_ECORRUPT;
 		}
 		*val = zbuf;

@@ -10,15 +10,16 @@
  * Layout (integers little-endian; keys and index LSNs big-endian so that
  * memcmp orders (key, LSN) pairs):
  *	summary, 8192 bytes at offset 0:
- *	  0 8 magic "STRATALY", 8 4 format version (1), 12 4 summary length
+ *	  0 8 magic "STRATALY", 8 4 format version (2; 1 is read too), 12 4 summary length
  *	  (8192), 16 1 kind (1 delta, 2 image), 17 3 zero, 20 4 generation,
  *	  24 16 tenant id, 40 16 timeline id, 56 18 key_start, 74 18 key_end,
  *	  92 8 lsn_start, 100 8 lsn_end, 108 8 entries, 116 8 first leaf
  *	  offset, 124 8 leaf count, 132 8 index root offset, 140 4 index
  *	  height (1 = the root is a leaf), 144 8 file length, zero up to
  *	  8188, 8188 4 CRC-32C of bytes 0..8187
- *	values, from 8192: blobs of u32 length (all fields), u8 flags (1 =
- *	  zstd), payload, u32 CRC-32C of the blob's preceding bytes
+ *	values, from 8192: blobs of u32 length (all fields), u8 flags (the
+ *	  codec, codec.h: 0 raw, 1 zstd, 2 LZ4 from version 2 on), payload,
+ *	  u32 CRC-32C of the blob's preceding bytes
  *	index, 8192-byte nodes after the values, leaves first (contiguous, in
  *	  key order), then each upper level, the root last:
  *	  0 4 magic "LYIX", 4 1 level (0 = leaf), 5 1 zero, 6 2 entry count,

@@ -28,6 +28,7 @@
 
 #include "fsutil.h"
 #include "http.h"
+#include "codec.h"
 #include "identity.h"
 #include "import.h"
 #include "pagesvc.h"
@@ -68,6 +69,7 @@ usage(FILE *f)
 			"      --compaction-period-ms N     background check interval (20000)\n"
 			"      --gc-horizon BYTES           WAL distance of history kept (64 MiB)\n"
 			"      --pitr-interval-s N          also keep the history of the last N seconds (0)\n"
+			"      --compression lz4|zstd|none  codec of new layer files' values (lz4)\n"
 			"      --gc-verify          check every GC keeps reads unchanged (tests)\n"
 			"      --gc-compaction on|off       rewrite history below the GC cutoff (on)\n"
 			"      --max-batch-size N   GETPAGEs read together (32, 1..1024)\n"
@@ -190,6 +192,7 @@ main(int argc, char **argv)
 		{"pipelining", required_argument, NULL, 24},
 		{"read-workers", required_argument, NULL, 25},
 		{"pitr-interval-s", required_argument, NULL, 26},
+		{"compression", required_argument, NULL, 27},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -290,6 +293,18 @@ main(int argc, char **argv)
 				break;
 			case 26:
 				conf.pitr_seconds = (uint32_t) strtoul(optarg, NULL, 10);
+				break;
+			case 27:
+				{
+					enum codec	codec;
+
+					if (codec_parse(optarg, &codec) != 0)
+					{
+						fprintf(stderr, "stratad: --compression takes lz4, zstd or none\n");
+						return 2;
+					}
+					codec_set_default(codec);
+				}
 				break;
 			case 21:
 				conf.gc_verify = 1;

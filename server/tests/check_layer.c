@@ -1,7 +1,7 @@
 /*
  * check_layer.c: layer files — round trips of both kinds, index lookups
- * at many LSN limits, vectored and range reads, names, ordering, and
- * corruption anywhere detected.
+ * at many LSN limits, vectored and range reads, names, ordering,
+ * corruption anywhere detected, every codec, older format versions.
  */
 #include <check.h>
 #include <dirent.h>
@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "checksum.h"
+#include "codec.h"
 #include "layer.h"
 #include "strata_err.h"
 #include "testutil.h"
@@ -378,6 +380,96 @@ START_TEST(test_corruption)
 }
 END_TEST
 
+/* The newest version of every key, byte for byte. */
+static int
+full_cb(const uint8_t key[KEY_SIZE], lsn_t lsn, const uint8_t *val, uint32_t len, void *arg)
+{
+	uint32_t	i = *(uint32_t *) arg;
+	uint8_t		want[9000];
+	uint32_t	wlen = value_of(i, NVERS - 1, want);
+
+	(void) key;
+	ck_assert_uint_eq(lsn, lsn_of(i, NVERS - 1));
+	ck_assert_uint_eq(len, wlen);
+	ck_assert_int_eq(memcmp(val, want, len), 0);
+	return 1;					/* the newest only */
+}
+
+static void
+check_all(struct layer_file *f)
+{
+	uint8_t		key[KEY_SIZE];
+
+	for (uint32_t i = 0; i < NKEYS; i++)
+	{
+		key_of(i, key);
+		ck_assert_int_eq(layer_get(f, key, LSN_MAX, full_cb, &i), 0);
+	}
+	ck_assert_int_eq(layer_verify(f), 0);
+}
+
+/* Every codec writes files that read back exactly; they are smaller than raw. */
+START_TEST(test_codecs)
+{
+	const enum codec codecs[] = {CODEC_NONE, CODEC_LZ4, CODEC_ZSTD};
+	off_t		size[3];
+
+	for (int c = 0; c < 3; c++)
+	{
+		char		path[512];
+		struct stat st;
+		struct layer_file *f;
+
+		codec_set_default(codecs[c]);
+		write_layer(LAYER_DELTA);
+		snprintf(path, sizeof(path), "%s/%s", test_dir, layer_name);
+		ck_assert_int_eq(stat(path, &st), 0);
+		size[c] = st.st_size;
+		f = open_layer();
+		check_all(f);
+		layer_close(f);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+	codec_set_default(CODEC_LZ4);
+	ck_assert_int_lt(size[1], size[0]);
+	ck_assert_int_lt(size[2], size[0]);
+}
+END_TEST
+
+/* Rewrite the summary's format version (and its CRC). */
+static void
+set_version(const char *path, uint32_t version)
+{
+	uint8_t		sum[8192];
+	int			fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, sum, sizeof(sum), 0), (ssize_t) sizeof(sum));
+	put_le32(sum + 8, version);
+	put_le32(sum + 8188, strata_crc32c(sum, 8188));
+	ck_assert_int_eq(pwrite(fd, sum, sizeof(sum), 0), (ssize_t) sizeof(sum));
+	close(fd);
+}
+
+/* Version 1 files (raw or zstd blobs) still read; a newer version is refused. */
+START_TEST(test_format_versions)
+{
+	char		path[512];
+	struct layer_file *f;
+
+	codec_set_default(CODEC_ZSTD);
+	write_layer(LAYER_DELTA);
+	codec_set_default(CODEC_LZ4);
+	snprintf(path, sizeof(path), "%s/%s", test_dir, layer_name);
+	set_version(path, 1);
+	f = open_layer();
+	check_all(f);
+	layer_close(f);
+	set_version(path, 3);
+	ck_assert_int_eq(layer_open(path, &f), STRATA_EVERSION);
+}
+END_TEST
+
 static Suite *
 layer_suite(void)
 {
@@ -392,6 +484,8 @@ layer_suite(void)
 	tcase_add_test(tc, test_names_and_order);
 	tcase_add_test(tc, test_corruption);
 	tcase_add_test(tc, test_never_replaces);
+	tcase_add_test(tc, test_codecs);
+	tcase_add_test(tc, test_format_versions);
 	suite_add_tcase(s, tc);
 	return s;
 }
