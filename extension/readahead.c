@@ -81,6 +81,13 @@ readahead_note_read(SMgrRelation reln, ForkNumber fork, BlockNumber blk)
 	if (!relsize_get(reln->smgr_rnode.node, fork, &nblocks) ||
 		nblocks == RELSIZE_NOT_EXISTS)
 		return;
+	/*
+	 * Top the window up only once half of it has been consumed, so that
+	 * requests go out (and are batched by stratad) in groups rather than
+	 * one per block read.
+	 */
+	if (s->ahead > blk + 1 && s->ahead - (blk + 1) > (BlockNumber) s->window / 2)
+		return;
 	end = Min((uint64) blk + 1 + s->window, nblocks);
 	for (BlockNumber b = Max(s->ahead, blk + 1); b < end; b++)
 		(void) PrefetchSharedBuffer(reln, fork, b);

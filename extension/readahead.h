@@ -7,7 +7,8 @@
  * read reports here; when a process reads a relation's main fork block
  * after block, it prefetches a window ahead that doubles up to
  * strata.readahead_max, skipping blocks already in shared buffers and
- * never past the cached relation size.  Per process, no shared state.
+ * never past the cached relation size.  The window is topped up when half
+ * of it is consumed, so requests leave in groups (one write, one batch).  Per process, no shared state.
  *
  *-------------------------------------------------------------------------
  */
