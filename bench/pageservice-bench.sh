@@ -42,6 +42,7 @@ stop_all() {
 	done
 }
 trap stop_all EXIT
+trap 'echo "pageservice-bench: command failed at line $LINENO" >&2' ERR
 
 psql_() {
 	local port=$1
@@ -126,6 +127,11 @@ for port in 5541 5542; do
 	# set hint bits and freeze now, so that no scan below writes pages
 	psql_ "$port" -c "VACUUM (FREEZE) big"
 	psql_ "$port" -c "CHECKPOINT"
+done
+# let strata finish the load's housekeeping too (flush, compaction, images,
+# GC), as vanilla's CHECKPOINT did, so no scan below competes with it
+for step in checkpoint compact gc; do
+	"${as_user[@]}" "$bindir/stratactl" "$step" -D "$dir/strata" >/dev/null
 done
 echo "== cold sequential scan of $(psql_ 5541 -c "SELECT pg_size_pretty(pg_relation_size('big'))"), shared_buffers 16MB ($cold)"
 restart vanilla
