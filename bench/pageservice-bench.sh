@@ -80,15 +80,14 @@ drop_caches() {
 	fi
 }
 
-# seconds for a cold full scan of big on port $1 (extra psql args after)
+# seconds for a cold full scan of big on port $1 (PGOPTIONS from the
+# caller): the session first plans a query on big (connection, catalogs,
+# relation size) and then times only the scan, on both servers alike
 scan() {
 	local port=$1
-	shift
-	local t0 t1
-	t0=$(date +%s.%N)
-	psql_ "$port" "$@" -c 'SELECT count(*) FROM big' >/dev/null
-	t1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+	printf 'SELECT 1 FROM big LIMIT 0;\n\\timing on\nSELECT count(*) FROM big;\n' |
+		"${as_user[@]}" env PGOPTIONS="${PGOPTIONS:-}" "$bindir/psql" -h "$dir" -p "$port" -U postgres -X -q -At postgres |
+		sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p' | awk '{ printf "%.2f", $1 / 1000 }'
 }
 
 stratad_cpu() {
