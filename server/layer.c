@@ -8,7 +8,6 @@
 #include "layer.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
