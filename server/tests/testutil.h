@@ -1,6 +1,6 @@
 /*
  * testutil.h: shared pieces of the Check suites — a scratch directory per
- * test and the runner.  Header-only; each suite includes it once.
+ * test, damaging a file, counting a directory.  Header-only; each suite includes it once.
  */
 #ifndef STRATA_TESTUTIL_H
 #define STRATA_TESTUTIL_H
@@ -63,19 +63,6 @@ test_count_files(const char *path)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
-}
-
-/* Run one suite; the exit status for main(). */
-static inline int
-run_suite(Suite *s)
-{
-	SRunner    *sr = srunner_create(s);
-	int			failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 #endif							/* STRATA_TESTUTIL_H */

@@ -22,7 +22,7 @@
 
 #include "lsn.h"
 #include "slog.h"
-#include "api.h"
+#include "routes.h"
 #include "tenant.h"
 #include "timeline.h"
 #include "strata_err.h"

@@ -13,9 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "inmem.h"
+#include "inmem_log.h"
 #include "strata_err.h"
 #include "testutil.h"
+#include "suites.h"
 #include "value.h"
 
 static const uint8_t tenant[16] = {1};
@@ -283,8 +284,8 @@ START_TEST(test_crc_on_first_read)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+check_inmem_log_suite(void)
 {
 	Suite	   *s = suite_create("inmem");
 	TCase	   *tc = tcase_create("inmem");
@@ -298,5 +299,5 @@ main(void)
 	tcase_add_test(tc, test_cut_mid_record);
 	tcase_add_test(tc, test_crc_on_first_read);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return s;
 }

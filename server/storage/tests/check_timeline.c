@@ -23,6 +23,7 @@
 #include "strata_err.h"
 #include "tenant.h"
 #include "testutil.h"
+#include "suites.h"
 #include "timeline.h"
 #include "value.h"
 
@@ -781,8 +782,8 @@ START_TEST(test_handles)
 }
 END_TEST
 
-static Suite *
-timeline_suite(void)
+Suite *
+check_timeline_suite(void)
 {
 	Suite	   *s = suite_create("timeline");
 	TCase	   *tc = tcase_create("core");
@@ -798,10 +799,4 @@ timeline_suite(void)
 	tcase_add_test(tc, test_handles);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return run_suite(timeline_suite());
 }

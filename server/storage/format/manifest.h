@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "layer.h"
+#include "layerfile.h"
 #include "lsn.h"
 #include "lsntime.h"
 

@@ -54,7 +54,7 @@
 #include "bytes.h"
 #include "clock.h"
 #include "key.h"
-#include "layer.h"
+#include "layerfile.h"
 #include "lsn.h"
 #include "pagetrace.h"
 #include "slog.h"

@@ -5,7 +5,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "layer.h"
+#include "layerfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

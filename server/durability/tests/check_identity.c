@@ -14,6 +14,7 @@
 #include "identity.h"
 #include "slog.h"
 #include "testutil.h"
+#include "suites.h"
 #include "strata_err.h"
 
 
@@ -129,8 +130,8 @@ START_TEST(epoch_rules)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+check_identity_suite(void)
 {
 	Suite	   *su = suite_create("identity");
 	TCase	   *tc = tcase_create("identity");
@@ -141,5 +142,5 @@ main(void)
 	tcase_add_test(tc, version_1_is_read);
 	tcase_add_test(tc, epoch_rules);
 	suite_add_tcase(su, tc);
-	return run_suite(su);
+	return su;
 }

@@ -5,7 +5,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "api.h"
+#include "routes.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
 #include "bufwriter.h"
 #include "strata_err.h"
 #include "testutil.h"
+#include "suites.h"
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -191,8 +192,8 @@ START_TEST(test_close_right_away)
 }
 END_TEST
 
-static Suite *
-bufwriter_suite(void)
+Suite *
+check_bufwriter_suite(void)
 {
 	Suite	   *s = suite_create("bufwriter");
 	TCase	   *tc = tcase_create("core");
@@ -205,10 +206,4 @@ bufwriter_suite(void)
 	tcase_add_test(tc, test_close_right_away);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return run_suite(bufwriter_suite());
 }

@@ -5,7 +5,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "inmem.h"
+#include "inmem_log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -39,9 +39,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "inmem.h"
+#include "inmem_log.h"
 #include "key.h"
-#include "layer.h"
+#include "layerfile.h"
 #include "lsn.h"
 #include "lsntime.h"
 #include "proto.h"

@@ -12,6 +12,7 @@
 #include "proto.h"
 #include "strata_err.h"
 #include "testutil.h"
+#include "suites.h"
 
 static const uint8_t tags[] = {
 	PROTO_EXISTS, PROTO_NBLOCKS, PROTO_GETPAGE, PROTO_DBSIZE, PROTO_GET_SLRU_SEGMENT,
@@ -297,8 +298,8 @@ START_TEST(lsn_format_and_parse)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+check_proto_suite(void)
 {
 	Suite	   *s = suite_create("common");
 	TCase	   *tc = tcase_create("proto");
@@ -313,5 +314,5 @@ main(void)
 	tcase_add_test(tc, crc32c_known_vector);
 	tcase_add_test(tc, lsn_format_and_parse);
 	suite_add_tcase(s, tc);
-	return run_suite(s);
+	return s;
 }

@@ -15,9 +15,10 @@
 #include "bytes.h"
 #include "checksum.h"
 #include "codec.h"
-#include "layer.h"
+#include "layerfile.h"
 #include "strata_err.h"
 #include "testutil.h"
+#include "suites.h"
 
 static const uint8_t TENANT[16] = {1};
 static const uint8_t TIMELINE[16] = {2};
@@ -470,8 +471,8 @@ START_TEST(test_format_versions)
 }
 END_TEST
 
-static Suite *
-layer_suite(void)
+Suite *
+check_layerfile_suite(void)
 {
 	Suite	   *s = suite_create("layer");
 	TCase	   *tc = tcase_create("core");
@@ -488,10 +489,4 @@ layer_suite(void)
 	tcase_add_test(tc, test_format_versions);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int
-main(void)
-{
-	return run_suite(layer_suite());
 }

@@ -11,6 +11,7 @@
 #include "lsntime.h"
 #include "strata_err.h"
 #include "testutil.h"
+#include "suites.h"
 
 static struct lsntime m;
 
@@ -133,8 +134,8 @@ START_TEST(json_malformed)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+check_lsntime_suite(void)
 {
 	Suite	   *su = suite_create("lsntime");
 	TCase	   *tc = tcase_create("lsntime");
@@ -146,5 +147,5 @@ main(void)
 	tcase_add_test(tc, json_round_trip);
 	tcase_add_test(tc, json_malformed);
 	suite_add_tcase(su, tc);
-	return run_suite(su);
+	return su;
 }

@@ -14,6 +14,7 @@
 #include "manifest.h"
 #include "strata_err.h"
 #include "testutil.h"
+#include "suites.h"
 
 static struct manifest m;
 static struct manifest back;
@@ -155,8 +156,8 @@ START_TEST(damage_and_versions)
 }
 END_TEST
 
-int
-main(void)
+Suite *
+check_manifest_suite(void)
 {
 	Suite	   *su = suite_create("manifest");
 	TCase	   *tc = tcase_create("manifest");
@@ -166,5 +167,5 @@ main(void)
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, damage_and_versions);
 	suite_add_tcase(su, tc);
-	return run_suite(su);
+	return su;
 }
