@@ -6,12 +6,19 @@
 # scratch directory owned by the "postgres" user (created by the Debian
 # package) and run as that user; otherwise it runs in place.  A suite that
 # cannot run fails: nothing is skipped.
+#
+# STRATA_PG_ROOT=DIR runs against a private installation made by
+# tools/private-install.sh DIR instead of the system's.
 set -euo pipefail
 
 suite=${1:?usage: run-tests.sh regress|tap [test ...]}
 shift
 top=$(cd "$(dirname "$0")/.." && pwd)
-pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+if [ -n "${STRATA_PG_ROOT:-}" ]; then
+	pg_config=$STRATA_PG_ROOT/usr/lib/postgresql/15/bin/pg_config
+else
+	pg_config=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+fi
 bindir=$("$pg_config" --bindir)
 pgxs=$(dirname "$("$pg_config" --pgxs)")/..
 
