@@ -655,7 +655,7 @@ static int
 verify_gc(struct timeline *tl, struct tl_snapshot *before, struct tl_layer **drop, uint32_t ndrop,
 		  lsn_t cutoff)
 {
-	struct tl_snapshot *after = snap_alloc(0, before->nlayers);
+	struct tl_snapshot *after = tl_snapshot_alloc(0, before->nlayers);
 	struct entries es;
 	int			err = 0;
 
@@ -674,7 +674,7 @@ verify_gc(struct timeline *tl, struct tl_snapshot *before, struct tl_layer **dro
 			after->layers[after->nlayers++] = before->layers[i];
 		}
 	}
-	snap_sort(after);
+	tl_snapshot_sort(after);
 	for (uint32_t i = 0; i < ndrop && err == 0; i++)
 	{
 		err = layer_scan(drop[i]->f, KEY_LO, KEY_HI, LSN_MAX, collect, &es);
@@ -876,7 +876,7 @@ block_visible(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_
 static struct tl_snapshot *
 snap_of(struct tl_layer **layers, uint32_t n)
 {
-	struct tl_snapshot *s = snap_alloc(0, n);
+	struct tl_snapshot *s = tl_snapshot_alloc(0, n);
 
 	if (s == NULL)
 		return NULL;
@@ -885,7 +885,7 @@ snap_of(struct tl_layer **layers, uint32_t n)
 		atomic_fetch_add(&layers[i]->refs, 1);
 		s->layers[s->nlayers++] = layers[i];
 	}
-	snap_sort(s);
+	tl_snapshot_sort(s);
 	return s;
 }
 

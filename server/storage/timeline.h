@@ -2,11 +2,25 @@
  *
  * timeline.h
  *	  A timeline: one branch of a tenant's page history (ARCHITECTURE.md
- *	  5.2-5.5).  Writes go to the open in-memory layer (inmem.h) whose file
- *	  is the write log; frozen layers are flushed to L0 delta layer files
- *	  (layer.h) by the timeline's background thread, which also compacts,
- *	  creates image layers and collects garbage (compact.c); the manifest
- *	  (manifest.h) names the durable layers.
+ *	  5.2-5.5).  Writes go to the open in-memory layer (inmem_log.h) whose
+ *	  file is the write log; frozen layers are flushed to L0 delta layer
+ *	  files (layerfile.h) by the timeline's background thread, which also
+ *	  compacts, creates image layers and collects garbage (compact*.c); the
+ *	  manifest (manifest.h) names the durable layers.
+ *
+ * Where the parts live (they share timeline_internal.h):
+ *	timeline.c		lifecycle: create, load (replay), shutdown, remove
+ *	tl_snapshot.c	layer refs, snapshots, retention and GC cutoff, the
+ *					manifest, children's branch points
+ *	tl_read.c		reads: tl_read, tl_nblocks, tl_getpage, tl_pages_*,
+ *					tl_dbsize, the forks alive at an LSN
+ *	tl_write.c		the write path: tl_prepare, tickets, tl_submit,
+ *					tl_wait, tl_sync
+ *	tl_background.c	freezing, the background thread, tl_request_work,
+ *					tl_checkpoint / tl_compact / tl_gc
+ *	reldir.c		the relation directory (fork sizes)
+ *	compact.c		the background jobs: flush, L0 compaction, image
+ *					layers, GC and gc-compaction
  *
  * Directory TENANT_DIR/timelines/<timeline hex>/: manifest, log-<lsn>
  * files (the open and not yet flushed frozen layers), layer files.

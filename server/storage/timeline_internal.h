@@ -1,21 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * timeline_internal.h
- *	  Shared by the timeline core (timeline.c) and its background work
- *	  (compact.c: flush, compaction, image layers, GC).  Background thread
- *	  only unless said otherwise.
+ *	  What the parts of the timeline module share and nobody else uses:
+ *	  the lifecycle (timeline.c), snapshots and retention (tl_snapshot.c),
+ *	  reads (tl_read.c), the write path (tl_write.c), freezing and the
+ *	  background thread (tl_background.c) and the background jobs
+ *	  (compact*.c: flush, compaction, image layers, GC).
+ *
+ * Which thread may call is said per group; "bg thread" is the timeline's
+ * background thread, "loop" the event-loop thread that owns the timeline.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef STRATA_TIMELINE_INTERNAL_H
 #define STRATA_TIMELINE_INTERNAL_H
 
+#include <event2/util.h>
+
 #include "timeline.h"
 
-/* snapshots (timeline.c) */
-extern struct tl_snapshot *snap_alloc(uint32_t nfrozen, uint32_t nlayers);
+/* snapshots (tl_snapshot.c), any thread */
+/* An empty snapshot with room for the counts given (one ref), or NULL. */
+extern struct tl_snapshot *tl_snapshot_alloc(uint32_t nfrozen, uint32_t nlayers);
 /* Sort layers by lsn_end descending; takes the refs the caller put in. */
-extern void snap_sort(struct tl_snapshot *s);
+extern void tl_snapshot_sort(struct tl_snapshot *s);
 /*
  * Swap in a new snapshot built from the current one (under tl->lock, no
  * I/O): add_frozen becomes the newest frozen layer, drop_frozen leaves
@@ -27,9 +35,10 @@ extern int	tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen,
 							   struct tl_layer **drop, uint32_t ndrop);
 extern struct tl_layer *tl_layer_open(struct timeline *tl, const char *name);
 extern void tl_layer_unref(struct tl_layer *l);
-/* Persist the manifest naming these layers. */
+/* Persist the manifest naming these layers (bg thread, or at creation). */
 extern int	tl_save_manifest(struct timeline *tl, struct tl_layer *const *layers, uint32_t nlayers,
 							 lsn_t dcl, lsn_t gc_cutoff);
+/* reads (tl_read.c) */
 /* Reads against one snapshot and the ancestors, never the open layer (any thread). */
 extern int	tl_read_snap(struct timeline *tl, struct tl_snapshot *s, const uint8_t key[KEY_SIZE],
 						 lsn_t lsn, uint8_t *buf, uint32_t *vlen);
@@ -52,7 +61,29 @@ struct tl_fork
 };
 extern int	tl_live_forks(struct timeline *tl, lsn_t lsn, struct tl_fork **out, uint32_t *n);
 
-/* compact.c, background thread */
+/* the write path (tl_write.c) */
+/* The loop's progress event: the writer put more in the kernel. */
+extern void tl_on_progress(evutil_socket_t fd, short what, void *arg);
+/* Make what the writer wrote readable; cut the log back if it failed (loop). */
+extern void tl_publish_written(struct timeline *tl);
+/* Block until the writer wrote up to target or failed (offline and shutdown). */
+extern void tl_wait_writer(struct timeline *tl, uint64_t target);
+/* The open layer's bufwriter notify (the writer's flush thread). */
+extern void tl_writer_notify(void *arg);
+
+/* freezing and the background thread (tl_background.c), loop thread */
+/* Freeze the open layer when due (force: if not empty) and the writer is idle. */
+extern void tl_maybe_freeze(struct timeline *tl, int force);
+/* After writer progress: freeze if due and release waiting checkpoints. */
+extern void tl_bg_progress(struct timeline *tl);
+/* The loop's event for answered background rounds (tl_request_work()). */
+extern void tl_on_bg_done(evutil_socket_t fd, short what, void *arg);
+/* STRATA_ENOMEM if the thread cannot be started. */
+extern int	tl_bg_start(struct timeline *tl);
+/* Stop and join the thread; waiting requests get STRATA_ESHUTDOWN. */
+extern void tl_bg_stop(struct timeline *tl);
+
+/* compact*.c, background thread */
 /* Flush the oldest frozen layer of the current snapshot to an L0 delta. */
 extern int	compact_flush_frozen(struct timeline *tl);
 /* L0 -> L1 when there are at least threshold L0s (force: at least 2). */
