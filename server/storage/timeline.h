@@ -19,8 +19,8 @@
  *	tl_background.c	freezing, the background thread, tl_request_work,
  *					tl_checkpoint / tl_compact / tl_gc
  *	reldir.c		the relation directory (fork sizes)
- *	compact.c		the background jobs: flush, L0 compaction, image
- *					layers, GC and gc-compaction
+ *	compact.c		background jobs: flush and L0 -> L1 compaction;
+ *	compact_image.c	image layers; compact_gc.c GC and gc-compaction
  *
  * Directory TENANT_DIR/timelines/<timeline hex>/: manifest, log-<lsn>
  * files (the open and not yet flushed frozen layers), layer files.
