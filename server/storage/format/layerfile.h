@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * layer.h
+ * layerfile.h
  *	  Layer files (ARCHITECTURE.md 5.3): immutable, sorted (key, LSN) ->
  *	  value files.  A delta layer covers a key range x an LSN range with
  *	  any number of versions per key; an image layer covers a key range at
@@ -32,6 +32,10 @@
  * and offset.  A file shorter than its summary says is refused at open.
  * Files are published by layer_writer_finish() with temp file, fsync,
  * rename and directory fsync (I14).
+ *
+ * Code: the writer is layerfile_write.c, the reader (open, lookups,
+ * verification) layerfile.c, names layerfile_name.c; the layout constants
+ * both sides use are in layerfile_internal.h.
  *
  * Threads: a writer belongs to one thread; an open layer_file is
  * immutable and every read function may run on many threads at once
