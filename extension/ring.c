@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
- * comm.c
- *	  Connection to stratad and the in-order request ring (see comm.h).
+ * ring.c
+ *	  The in-order request ring (see ring.h).
  *
  * Ring positions are absolute (uint64) and map to slots modulo the ring
  * size.  head <= recv <= tail:
@@ -9,23 +9,22 @@
  *	[recv, tail)	REQUESTED: sent, response outstanding, in send order
  * A response always belongs to the slot at recv.  GETPAGE slots are not
  * owned by anyone until a read claims them; other requests belong to the
- * comm_call() that waits on them.
+ * ring_call() that waits on them.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/xlog.h"
-#include "libpq-fe.h"
 #include "miscadmin.h"
-#include "pgstat.h"
-#include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "comm.h"
+#include "conn.h"
 #include "lsn.h"
+#include "lwlsn.h"
+#include "ring.h"
+#include "stats.h"
 #include "strata.h"
 
 typedef enum SlotState
@@ -38,11 +37,11 @@ typedef enum SlotState
 typedef struct Slot
 {
 	SlotState	state;
-	bool		owned;			/* a comm_call() waits for it */
+	bool		owned;			/* a ring_call() waits for it */
 	struct proto_req req;
 	RelFileNode rnode;			/* GETPAGE: the block, for lookups */
 	ForkNumber	fork;
-	comm_result res;			/* errmsg points to errbuf */
+	ring_result res;			/* errmsg points to errbuf */
 	char		errbuf[256];
 	char	   *page;			/* GETPAGE: BLCKSZ bytes, allocated once */
 } Slot;
@@ -56,28 +55,6 @@ static uint64 ring_head;
 static uint64 ring_recv;
 static uint64 ring_tail;
 
-static PGconn *conn;
-static WaitEventSet *conn_wes;
-
-/*
- * Our waits reset the process latch.  A wakeup meant for the caller's own
- * wait loop (a shutdown signal arriving while interrupts were held, say)
- * must not be lost: whoever consumed one sets the latch again before
- * returning to the caller (the logical replication launcher otherwise
- * slept through a fast shutdown).
- */
-static bool latch_consumed = false;
-
-static void
-rearm_latch(void)
-{
-	if (latch_consumed)
-	{
-		latch_consumed = false;
-		SetLatch(MyLatch);
-	}
-}
-static int	conn_wes_sock;
 static uint32 reqid_counter;
 static int	unflushed;
 
@@ -93,7 +70,7 @@ slot_at(uint64 pos)
 }
 
 struct proto_rel
-comm_rel(RelFileNode rnode, ForkNumber fork)
+ring_rel(RelFileNode rnode, ForkNumber fork)
 {
 	struct proto_rel r = {
 		.spc = rnode.spcNode, .db = rnode.dbNode, .rel = rnode.relNode,
@@ -123,358 +100,22 @@ ring_reset(void)
 	unflushed = 0;
 }
 
-/* ---------- connection ---------- */
-
-static void
-disconnect(void)
-{
-	if (conn_wes != NULL)
-	{
-		FreeWaitEventSet(conn_wes);
-		conn_wes = NULL;
-	}
-	if (conn != NULL)
-	{
-		PQfinish(conn);
-		conn = NULL;
-	}
-}
-
-bool
-comm_connected(void)
-{
-	return conn != NULL;
-}
-
 int
-comm_ring_in_flight(void)
+ring_in_flight(void)
 {
 	return (int) (ring_tail - ring_recv);
-}
-
-/*
- * Where we connect, for messages: the socket, or the connection string's
- * host and port (never its password, which is stratad's token).
- */
-const char *
-comm_target(void)
-{
-	static char buf[MAXPGPATH + 64];
-	PQconninfoOption *opts;
-	const char *host = NULL;
-	const char *port = NULL;
-
-	if (buf[0] != '\0')
-		return buf;
-	if (STRATA_EMBEDDED())
-	{
-		snprintf(buf, sizeof(buf), "embedded stratad at \"%s/.s.PGSQL.%d\"",
-				 supervisor_socket_dir(), PROTO_DEFAULT_PORT);
-		return buf;
-	}
-	opts = PQconninfoParse(strata_stratad_connstring, NULL);
-	for (PQconninfoOption *o = opts; o && o->keyword; o++)
-	{
-		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && host == NULL))
-			host = o->val;
-		else if (strcmp(o->keyword, "port") == 0)
-			port = o->val;
-	}
-	snprintf(buf, sizeof(buf), "stratad at %s:%s", host ? host : "(default host)",
-			 port ? port : "(default port)");
-	if (opts)
-		PQconninfoFree(opts);
-	return buf;
-}
-
-/* Wait for the socket in a connect step; false on timeout. */
-static bool
-wait_socket(pgsocket sock, uint32 events, TimestampTz deadline)
-{
-	long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-	int			rc;
-
-	if (ms <= 0)
-		return false;
-	rc = WaitLatchOrSocket(MyLatch,
-						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
-						   sock, ms, PG_WAIT_EXTENSION);
-	if (rc & WL_LATCH_SET)
-	{
-		ResetLatch(MyLatch);
-		latch_consumed = true;
-		CHECK_FOR_INTERRUPTS();
-	}
-	return true;
-}
-
-/*
- * One connection attempt, bounded by deadline.  Returns NULL and sets
- * *errmsg (palloc'd) on failure.
- */
-static PGconn *
-connect_once(TimestampTz deadline, char **why)
-{
-	const char *keys[8];
-	const char *vals[8];
-	char		pid[16];
-	char		port[16];
-	char		options[256];
-	char		query[256];
-	int			n = 0;
-	PGconn	   *c;
-	PGresult   *res;
-
-	snprintf(pid, sizeof(pid), "%d", MyProcPid);
-	snprintf(options, sizeof(options),
-			 "-c strata.sysid=" UINT64_FORMAT " -c strata.mode=rw -c strata.start=" INT64_FORMAT,
-			 GetSystemIdentifier(), (int64) PgStartTime);
-	if (STRATA_EMBEDDED())
-	{
-		snprintf(port, sizeof(port), "%d", PROTO_DEFAULT_PORT);
-		keys[n] = "host";
-		vals[n++] = supervisor_socket_dir();
-		keys[n] = "port";
-		vals[n++] = port;
-		keys[n] = "dbname";
-		vals[n++] = "strata";
-	}
-	else
-	{
-		keys[n] = "dbname";
-		vals[n++] = strata_stratad_connstring;
-	}
-	keys[n] = "application_name";
-	vals[n++] = pid;
-	keys[n] = "options";
-	vals[n++] = options;
-	keys[n] = "sslmode";
-	vals[n++] = "disable";
-	keys[n] = NULL;
-	vals[n] = NULL;
-
-	c = PQconnectStartParams(keys, vals, STRATA_EMBEDDED() ? 0 : 1);
-	if (c == NULL)
-	{
-		*why = pstrdup("out of memory");
-		return NULL;
-	}
-	for (;;)
-	{
-		PostgresPollingStatusType st = PQconnectPoll(c);
-		uint32		ev;
-
-		if (st == PGRES_POLLING_OK)
-			break;
-		if (st == PGRES_POLLING_FAILED)
-			goto fail;
-		ev = st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-		if (!wait_socket(PQsocket(c), ev, deadline))
-		{
-			PQfinish(c);
-			*why = pstrdup("timed out");
-			return NULL;
-		}
-	}
-
-	snprintf(query, sizeof(query), "strata_pagestream %d %s %s", PROTO_VERSION,
-			 strata_tenant_id, strata_timeline_id);
-	if (!PQsendQuery(c, query))
-		goto fail;
-	for (;;)
-	{
-		if (!PQconsumeInput(c))
-			goto fail;
-		if (!PQisBusy(c))
-			break;
-		if (!wait_socket(PQsocket(c), WL_SOCKET_READABLE, deadline))
-		{
-			PQfinish(c);
-			*why = pstrdup("timed out waiting for the pagestream to start");
-			return NULL;
-		}
-	}
-	res = PQgetResult(c);
-	if (PQresultStatus(res) != PGRES_COPY_BOTH)
-	{
-		*why = pstrdup(PQresultErrorMessage(res));
-		PQclear(res);
-		PQfinish(c);
-		return NULL;
-	}
-	PQclear(res);
-	if (PQsetnonblocking(c, 1) != 0)
-		goto fail;
-	return c;
-
-fail:
-	*why = pstrdup(PQerrorMessage(c));
-	PQfinish(c);
-	return NULL;
-}
-
-/*
- * I2: stratad bumps its durability epoch when acknowledged but unsynced
- * writes may have been lost (a failed fsync, a host crash).  The compute
- * then must not go on as if they were stored: PANIC, so that crash
- * recovery replays WAL and rewrites those pages, as after a failed fsync
- * on md.  Shared memory is reinitialized by the crash restart, so the new
- * epoch is then simply recorded.
- */
-static void
-check_epoch(void)
-{
-	const char *s = PQparameterStatus(conn, "strata_durability_epoch");
-	uint32		epoch = s ? (uint32) strtoul(s, NULL, 10) : 0;
-	uint32		known = 0;
-
-	if (epoch == 0)
-		return;
-	if (pg_atomic_compare_exchange_u32(&strata_shared->durability_epoch, &known, epoch) ||
-		known == epoch)
-		return;
-	ereport(PANIC,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("stratad's durability epoch changed from %u to %u", known, epoch),
-			 errdetail("stratad may have lost writes it had acknowledged but not yet synced."),
-			 errhint("Crash recovery will replay WAL to rewrite them.")));
-}
-
-/*
- * Connect, retrying with backoff (1 ms doubling to 1 s) until
- * strata.reconnect_timeout.  On failure the ring is emptied and we ERROR.
- */
-static void
-ensure_connected(void)
-{
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz deadline = TimestampTzPlusMilliseconds(start, strata_reconnect_timeout_ms);
-	long		backoff = 1;
-	char	   *why = NULL;
-	char	   *last_real = NULL;	/* the last failure that was not our deadline */
-	bool		logged = false;
-
-	if (conn != NULL)
-		return;
-	for (;;)
-	{
-		conn = connect_once(deadline, &why);
-		if (conn != NULL)
-			break;
-		if (strcmp(why, "timed out") != 0)
-		{
-			if (last_real)
-				pfree(last_real);
-			last_real = pstrdup(why);
-		}
-		if (GetCurrentTimestamp() >= deadline)
-		{
-			ring_reset();
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not connect to %s: %s", comm_target(),
-							pchomp(last_real ? last_real : why)),
-					 errdetail("Retried for %d ms (strata.reconnect_timeout).",
-							   strata_reconnect_timeout_ms),
-					 STRATA_EMBEDDED() ?
-					 errhint("See the sidecar's log in \"pg_strata/stratad.log\".") : 0));
-		}
-		/* nobody else may restart it now: see supervisor_ensure_running() */
-		if (STRATA_EMBEDDED() && backoff >= 512)
-			supervisor_ensure_running();
-		if (!logged && backoff >= 256)
-		{
-			ereport(LOG,
-					(errmsg("strata: could not connect to %s: %s; retrying",
-							comm_target(), pchomp(why))));
-			logged = true;
-		}
-		pfree(why);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 backoff, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		latch_consumed = true;
-		CHECK_FOR_INTERRUPTS();
-		backoff = Min(backoff * 2, 1000);
-	}
-
-	check_epoch();
-
-	conn_wes = CreateWaitEventSet(TopMemoryContext, 3);
-	AddWaitEventToSet(conn_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(conn_wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	conn_wes_sock = AddWaitEventToSet(conn_wes, WL_SOCKET_READABLE, PQsocket(conn),
-									  NULL, NULL);
-	strata_count(SC_CONNECTS, 1);
-	if (last_real)
-		pfree(last_real);
-	if (logged)
-		ereport(LOG, (errmsg("strata: connected to %s", comm_target())));
-}
-
-static void
-lost_connection(const char *why)
-{
-	ereport(LOG,
-			(errmsg("strata: lost connection to %s: %s; reconnecting",
-					comm_target(), why)));
-	disconnect();
-	strata_count(SC_RECONNECTS, 1);
-}
-
-void
-comm_ensure_connected(void)
-{
-	if (conn == NULL)
-	{
-		ensure_connected();
-		resend_outstanding();
-	}
-	rearm_latch();
-}
-
-const char *
-comm_param(const char *name)
-{
-	return conn ? PQparameterStatus(conn, name) : NULL;
 }
 
 /* Protocol desync: close, forget everything, ERROR. */
 static void
 protocol_error(const char *what)
 {
-	disconnect();
+	conn_close();
 	ring_reset();
 	ereport(ERROR,
 			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("strata: %s from %s", what, comm_target()),
+			 errmsg("strata: %s from %s", what, conn_target()),
 			 errdetail("The connection was closed and its requests discarded.")));
-}
-
-/*
- * Wait up to a second for the socket (events) or the latch, absorbing any
- * input that arrived.  false if the connection broke (already handled).
- */
-static bool
-wait_conn(uint32 events)
-{
-	WaitEvent	ev;
-
-	ModifyWaitEvent(conn_wes, conn_wes_sock, events, NULL);
-	if (WaitEventSetWait(conn_wes, 1000, &ev, 1, PG_WAIT_EXTENSION) <= 0)
-		return true;
-	if (ev.events & WL_LATCH_SET)
-	{
-		ResetLatch(MyLatch);
-		latch_consumed = true;
-		CHECK_FOR_INTERRUPTS();
-	}
-	if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
-	{
-		lost_connection(pchomp(PQerrorMessage(conn)));
-		return false;
-	}
-	return true;
 }
 
 /* ---------- sending ---------- */
@@ -489,24 +130,8 @@ send_slot(Slot *s)
 	len = proto_encode_req(&s->req, sendbuf, sizeof(sendbuf));
 	if (len == 0)
 		elog(ERROR, "strata: could not encode %s request", proto_tag_name(s->req.tag));
-	for (;;)
-	{
-		int			rc = PQputCopyData(conn, (const char *) sendbuf, (int) len);
-
-		if (rc == 1)
-			break;
-		if (rc < 0)
-		{
-			lost_connection(pchomp(PQerrorMessage(conn)));
-			return false;
-		}
-		/* libpq's buffer is full: push some out, then retry */
-		if (PQflush(conn) < 0)
-		{
-			lost_connection(pchomp(PQerrorMessage(conn)));
-			return false;
-		}
-	}
+	if (!conn_send(sendbuf, len))
+		return false;
 	strata_count(SC_REQUESTS, 1);
 	strata_count(SC_BYTES_SENT, len);
 	unflushed++;
@@ -524,36 +149,36 @@ resend_outstanding(void)
 	}
 }
 
-/*
- * Push queued output to the socket, reading input meanwhile so that a
- * stratad blocked on writing to us cannot deadlock with us.  false if the
- * connection broke.
- */
+/* Connect (ERROR, with the ring emptied, if we cannot) and catch up. */
+static void
+reconnect(void)
+{
+	conn_connect(ring_reset);
+	resend_outstanding();
+}
+
+void
+ring_ensure_connected(void)
+{
+	if (!conn_connected())
+		reconnect();
+	conn_rearm_latch();
+}
+
+/* Push queued output to the socket; false if the connection broke. */
 static bool
 flush_out(void)
 {
-	for (;;)
-	{
-		int			rc = PQflush(conn);
-
-		if (rc == 0)
-			break;
-		if (rc < 0)
-		{
-			lost_connection(pchomp(PQerrorMessage(conn)));
-			return false;
-		}
-		if (!wait_conn(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-			return false;
-	}
+	if (!conn_flush())
+		return false;
 	unflushed = 0;
 	return true;
 }
 
 void
-comm_flush(void)
+ring_flush(void)
 {
-	if (conn != NULL && unflushed > 0)
+	if (conn_connected() && unflushed > 0)
 		(void) flush_out();		/* a broken connection is retried by the next wait */
 }
 
@@ -562,7 +187,7 @@ comm_flush(void)
 static void
 store_response(Slot *s, const struct proto_resp *r)
 {
-	comm_result *res = &s->res;
+	ring_result *res = &s->res;
 
 	memset(res, 0, sizeof(*res));
 	if (r->tag == PROTO_R_ERROR)
@@ -597,40 +222,33 @@ receive_available(void)
 	for (;;)
 	{
 		char	   *buf;
-		int			len = PQgetCopyData(conn, &buf, 1);
+		int			len = conn_receive(&buf);
 		struct proto_resp r;
 		Slot	   *s;
 
 		if (len == 0)
 			return true;
 		if (len < 0)
-		{
-			PGresult   *res = PQgetResult(conn);
-			char	   *msg = pstrdup(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-
-			PQclear(res);
-			lost_connection(msg[0] ? pchomp(msg) : "stream ended");
 			return false;
-		}
 		strata_count(SC_BYTES_RECEIVED, len);
 		if (ring_recv == ring_tail)
 		{
-			PQfreemem(buf);
+			conn_free_message(buf);
 			protocol_error("unexpected response");
 		}
 		s = slot_at(ring_recv);
 		if (proto_decode_resp((uint8 *) buf, len, &r) != 0)
 		{
-			PQfreemem(buf);
+			conn_free_message(buf);
 			protocol_error("malformed response");
 		}
 		if (!proto_resp_matches(&s->req, &r))
 		{
-			PQfreemem(buf);
+			conn_free_message(buf);
 			protocol_error("response does not echo its request");
 		}
 		store_response(s, &r);
-		PQfreemem(buf);
+		conn_free_message(buf);
 		s->state = SLOT_RECEIVED;
 		ring_recv++;
 	}
@@ -652,10 +270,9 @@ wait_for(uint64 pos)
 		uint64		before = ring_recv;
 		long		waited;
 
-		if (conn == NULL)
+		if (!conn_connected())
 		{
-			ensure_connected();
-			resend_outstanding();
+			reconnect();
 			continue;
 		}
 		if (unflushed > 0 && !flush_out())
@@ -667,7 +284,7 @@ wait_for(uint64 pos)
 		if (ring_recv != before)
 			last_progress = GetCurrentTimestamp();
 
-		if (!wait_conn(WL_SOCKET_READABLE))
+		if (!conn_wait(WL_SOCKET_READABLE))
 			continue;
 
 		waited = TimestampDifferenceMilliseconds(last_progress, GetCurrentTimestamp());
@@ -675,12 +292,12 @@ wait_for(uint64 pos)
 		{
 			ereport(LOG,
 					(errmsg("strata: still waiting for a response from %s after %ld ms",
-							comm_target(), waited)));
+							conn_target(), waited)));
 			logged = true;
 		}
 		if (waited >= strata_response_timeout_ms)
 		{
-			lost_connection("no response within strata.response_timeout");
+			conn_lost("no response within strata.response_timeout");
 			last_progress = GetCurrentTimestamp();
 			logged = false;
 		}
@@ -733,7 +350,7 @@ alloc_slot(void)
 static void
 submit(uint64 pos)
 {
-	if (conn != NULL)
+	if (conn_connected())
 		(void) send_slot(slot_at(pos));
 }
 
@@ -762,7 +379,7 @@ queue_getpage(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
 	s->rnode = rnode;
 	s->fork = fork;
 	s->req.tag = PROTO_GETPAGE;
-	s->req.rel = comm_rel(rnode, fork);
+	s->req.rel = ring_rel(rnode, fork);
 	s->req.blk = blk;
 	s->req.nms = lwlsn_get(rnode, fork, blk);
 	/* phase 1 reads the latest version: the request LSN is "latest" */
@@ -773,19 +390,19 @@ queue_getpage(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
 }
 
 void
-comm_prefetch(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
+ring_prefetch(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
 {
 	if (find_getpage(rnode, fork, blk) >= 0)
 		return;
 	(void) queue_getpage(rnode, fork, blk);
 	strata_count(SC_PREFETCH_REQUESTS, 1);
 	if (unflushed >= FLUSH_EVERY)
-		comm_flush();
+		ring_flush();
 }
 
 bool
-comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
-		  comm_result *res)
+ring_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
+		  ring_result *res)
 {
 	int64		found = find_getpage(rnode, fork, blk);
 	bool		prefetched = found >= 0;
@@ -810,7 +427,7 @@ comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
 		{
 			*res = s->res;
 			res->errmsg = pstrdup(s->errbuf);
-			rearm_latch();
+			conn_rearm_latch();
 			return false;
 		}
 
@@ -825,7 +442,7 @@ comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
 			memcpy(buf, s->page, BLCKSZ);
 			if (prefetched)
 				strata_count(SC_PREFETCH_HITS, 1);
-			rearm_latch();
+			conn_rearm_latch();
 			return true;
 		}
 		strata_count(SC_PREFETCH_EXPIRED, 1);
@@ -835,7 +452,7 @@ comm_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
 }
 
 void
-comm_forget_rel(RelFileNode rnode)
+ring_forget_rel(RelFileNode rnode)
 {
 	if (ring == NULL)
 		return;
@@ -856,7 +473,7 @@ changes_data(uint8 tag)
 }
 
 void
-comm_call(struct proto_req *req, comm_result *res)
+ring_call(struct proto_req *req, ring_result *res)
 {
 	uint64		pos = alloc_slot();
 	Slot	   *s = slot_at(pos);
@@ -876,7 +493,7 @@ comm_call(struct proto_req *req, comm_result *res)
 	wait_for(pos);
 	if (hold)
 		RESUME_INTERRUPTS();
-	rearm_latch();
+	conn_rearm_latch();
 
 	s = slot_at(pos);
 	*res = s->res;
@@ -884,47 +501,4 @@ comm_call(struct proto_req *req, comm_result *res)
 		res->errmsg = pstrdup(s->errbuf);
 	s->state = SLOT_UNUSED;
 	*req = s->req;				/* the reqid actually used */
-}
-
-void
-comm_error(const comm_result *res, const char *what)
-{
-	int			sqlstate;
-
-	switch ((enum proto_errcode) res->errcode)
-	{
-		case PROTO_E_BAD_REQUEST:
-			sqlstate = ERRCODE_INVALID_PARAMETER_VALUE;
-			break;
-		case PROTO_E_NOT_FOUND:
-			sqlstate = ERRCODE_UNDEFINED_FILE;
-			break;
-		case PROTO_E_BEYOND_EOF:
-		case PROTO_E_CORRUPT:
-			sqlstate = ERRCODE_DATA_CORRUPTED;
-			break;
-		case PROTO_E_EXISTS:
-			sqlstate = ERRCODE_DUPLICATE_FILE;
-			break;
-		case PROTO_E_READ_ONLY:
-			sqlstate = ERRCODE_READ_ONLY_SQL_TRANSACTION;
-			break;
-		case PROTO_E_DISK_FULL:
-			sqlstate = ERRCODE_DISK_FULL;
-			break;
-		case PROTO_E_IO_ERROR:
-			sqlstate = ERRCODE_IO_ERROR;
-			break;
-		case PROTO_E_UNSUPPORTED:
-			sqlstate = ERRCODE_FEATURE_NOT_SUPPORTED;
-			break;
-		default:
-			sqlstate = ERRCODE_INTERNAL_ERROR;
-			break;
-	}
-	ereport(ERROR,
-			(errcode(sqlstate),
-			 errmsg("could not %s: %s", what, res->errmsg ? res->errmsg : "unknown error"),
-			 errdetail("stratad answered %s.", proto_errcode_name(res->errcode))));
-	pg_unreachable();
 }
