@@ -14,9 +14,7 @@
  */
 #include "postgres.h"
 
-#include "access/xlog.h"
 #include "access/xlogreader.h"
-#include "access/xlogrecovery.h"
 #include "commands/dbcommands.h"
 #include "commands/dbcommands_xlog.h"
 #include "commands/defrem.h"
@@ -27,6 +25,7 @@
 #include "errmap.h"
 #include "relsize.h"
 #include "ring.h"
+#include "smgr.h"
 #include "stats.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility;
@@ -39,9 +38,7 @@ send_dropdb(Oid dbid)
 
 	memset(&req, 0, sizeof(req));
 	req.tag = PROTO_DROPDB;
-	req.request_lsn = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
-	if (req.request_lsn == InvalidXLogRecPtr)
-		req.request_lsn = 1;
+	req.request_lsn = smgr_change_lsn();
 	req.db = dbid;
 	ring_call(&req, &res);
 	strata_count(SC_DROPDB, 1);

@@ -40,9 +40,8 @@
 #include "tablepatch.h"
 #include "unlogged.h"
 
-/* The LSN a change is stamped with: where WAL is now (I7 keeps it ordered). */
-static XLogRecPtr
-change_lsn(void)
+XLogRecPtr
+smgr_change_lsn(void)
 {
 	XLogRecPtr	lsn;
 
@@ -60,7 +59,7 @@ init_req(struct proto_req *req, uint8 tag, RelFileNode rnode, ForkNumber fork)
 	req->tag = tag;
 	req->rel = ring_rel(rnode, fork);
 	if (tag >= PROTO_CREATE)
-		req->request_lsn = change_lsn();
+		req->request_lsn = smgr_change_lsn();
 	else
 		req->request_lsn = LSN_MAX;
 }

@@ -16,7 +16,12 @@
 
 #include "postgres.h"
 
+#include "access/xlogdefs.h"
+
 /* The callbacks, for tablepatch_install(); a static table. */
 extern const struct strata_f_smgr *strata_smgr_table(void);
+
+/* The LSN a change is stamped with: where WAL is now (I7 keeps it ordered). */
+extern XLogRecPtr smgr_change_lsn(void);
 
 #endif							/* STRATA_SMGR_H */
