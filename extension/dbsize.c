@@ -4,7 +4,7 @@
  *	  pg_relation_size() and friends on strata.
  *
  * The built-ins stat() local files, which are empty stubs here, so we
- * replace their fmgr_builtins entries (patch.c) with versions that ask the
+ * replace their fmgr_builtins entries (tablepatch.c) with versions that ask the
  * storage manager: smgrnblocks() for relation forks (temp relations still
  * go to md), and stratad's DBSIZE plus the local files for databases.
  * Semantics (NULL for a missing relation, permission checks, what
@@ -30,10 +30,12 @@
 #include "utils/rel.h"
 #include "utils/relcache.h"
 
-#include "comm.h"
+#include "dbsize.h"
+#include "errmap.h"
 #include "lsn.h"
-#include "patch.h"
-#include "strata.h"
+#include "ring.h"
+#include "stats.h"
+#include "tablepatch.h"
 
 static int64
 fork_bytes(Relation rel, ForkNumber fork)
@@ -183,7 +185,7 @@ database_bytes(Oid dbid)
 	struct dirent *de;
 	int64		size;
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 
 	aclresult = pg_database_aclcheck(dbid, GetUserId(), ACL_CONNECT);
 	if (aclresult != ACLCHECK_OK &&
@@ -209,10 +211,10 @@ database_bytes(Oid dbid)
 	req.tag = PROTO_DBSIZE;
 	req.request_lsn = LSN_MAX;
 	req.db = dbid;
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(SC_DBSIZE, 1);
 	if (res.error)
-		comm_error(&res, psprintf("get the size of database %u", dbid));
+		errmap_report(&res, psprintf("get the size of database %u", dbid));
 	return size + res.dbsize;
 }
 

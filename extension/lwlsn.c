@@ -21,8 +21,10 @@
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "port/atomics.h"
 #include "storage/shmem.h"
 
+#include "lwlsn.h"
 #include "strata.h"
 
 static pg_atomic_uint64 *lwlsn;

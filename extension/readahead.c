@@ -12,8 +12,10 @@
 
 #include "storage/bufmgr.h"
 
-#include "comm.h"
 #include "readahead.h"
+#include "relsize.h"
+#include "ring.h"
+#include "stats.h"
 #include "strata.h"
 
 #define RA_TRACKED 8
@@ -93,5 +95,5 @@ readahead_note_read(SMgrRelation reln, ForkNumber fork, BlockNumber blk)
 		(void) PrefetchSharedBuffer(reln, fork, b);
 	if (end > s->ahead)
 		s->ahead = end;
-	comm_flush();
+	ring_flush();
 }

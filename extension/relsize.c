@@ -18,6 +18,8 @@
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 
+#include "relsize.h"
+#include "stats.h"
 #include "strata.h"
 
 typedef struct relsize_key

@@ -11,7 +11,7 @@
  *
  * Writes return once stratad acknowledged them (in its log, in the kernel)
  * and register a sync request like md's register_dirty_segment(), so the
- * checkpoint's sync phase sends one SYNC (xsync.c).  Sizes come from the
+ * checkpoint's sync phase sends one SYNC (durability.c).  Sizes come from the
  * shared relsize cache, filled from acknowledgements and NBLOCKS answers.
  *
  *-------------------------------------------------------------------------
@@ -27,16 +27,21 @@
 #include "storage/smgr.h"
 #include "utils/rel.h"
 
-#include "comm.h"
+#include "durability.h"
+#include "errmap.h"
 #include "key.h"
 #include "lsn.h"
-#include "patch.h"
+#include "lwlsn.h"
 #include "readahead.h"
-#include "strata.h"
+#include "relsize.h"
+#include "ring.h"
+#include "smgr.h"
+#include "stats.h"
+#include "tablepatch.h"
+#include "unlogged.h"
 
-/* The LSN a change is stamped with: where WAL is now (I7 keeps it ordered). */
-static XLogRecPtr
-change_lsn(void)
+XLogRecPtr
+smgr_change_lsn(void)
 {
 	XLogRecPtr	lsn;
 
@@ -52,9 +57,9 @@ init_req(struct proto_req *req, uint8 tag, RelFileNode rnode, ForkNumber fork)
 {
 	memset(req, 0, sizeof(*req));
 	req->tag = tag;
-	req->rel = comm_rel(rnode, fork);
+	req->rel = ring_rel(rnode, fork);
 	if (tag >= PROTO_CREATE)
-		req->request_lsn = change_lsn();
+		req->request_lsn = smgr_change_lsn();
 	else
 		req->request_lsn = LSN_MAX;
 }
@@ -63,7 +68,7 @@ init_req(struct proto_req *req, uint8 tag, RelFileNode rnode, ForkNumber fork)
 static void
 before_request(void)
 {
-	utility_maybe_reset_unlogged();
+	unlogged_maybe_reset();
 }
 
 static const char *
@@ -78,7 +83,7 @@ static void
 strata_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 {
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 
 	/* the stub, with md's own checks and errors */
 	mdcreate(reln, forknum, isRedo);
@@ -89,10 +94,10 @@ strata_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 	init_req(&req, PROTO_CREATE, reln->smgr_rnode.node, forknum);
 	if (isRedo)
 		req.flags = PROTO_CREATE_TOLERATE_EXISTS;
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(SC_CREATE, 1);
 	if (res.error)
-		comm_error(&res, psprintf("create relation fork \"%s\"",
+		errmap_report(&res, psprintf("create relation fork \"%s\"",
 								  fork_path(reln->smgr_rnode.node, forknum)));
 	if (isRedo)
 		relsize_forget_rel(reln->smgr_rnode.node);
@@ -108,7 +113,7 @@ static BlockNumber
 fork_size(RelFileNode rnode, ForkNumber forknum)
 {
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 	BlockNumber nblocks;
 	uint64		changes;
 
@@ -121,10 +126,10 @@ fork_size(RelFileNode rnode, ForkNumber forknum)
 	before_request();
 	changes = relsize_change_count();
 	init_req(&req, PROTO_NBLOCKS, rnode, forknum);
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(SC_NBLOCKS, 1);
 	if (res.error && res.errcode != PROTO_E_NOT_FOUND)
-		comm_error(&res, psprintf("get size of relation fork \"%s\"",
+		errmap_report(&res, psprintf("get size of relation fork \"%s\"",
 								  fork_path(rnode, forknum)));
 	nblocks = res.error ? RELSIZE_NOT_EXISTS : res.nblocks;
 	/* I10: only if no local change raced with the question */
@@ -145,7 +150,7 @@ static void
 strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 {
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 
 	if (RelFileNodeBackendIsTemp(rnode))
 	{
@@ -162,10 +167,10 @@ strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 			 forknum == InvalidForkNumber ? KEY_FORK_ALL : forknum);
 	if (forknum == InvalidForkNumber)
 		req.rel.fork = KEY_FORK_ALL;
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(SC_UNLINK, 1);
 	relsize_forget_rel(rnode.node);
-	comm_forget_rel(rnode.node);
+	ring_forget_rel(rnode.node);
 	if (res.error)
 	{
 		/* like md's unlink failures: the relation is gone for PostgreSQL */
@@ -185,13 +190,13 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 {
 	RelFileNode rnode = reln->smgr_rnode.node;
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 
 	before_request();
 	init_req(&req, tag, rnode, forknum);
 	req.blk = blocknum;
 	req.page = (const uint8 *) buffer;
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(tag == PROTO_WRITE ? SC_WRITE : SC_EXTEND, 1);
 
 	/*
@@ -203,18 +208,18 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 		init_req(&req, PROTO_EXTEND, rnode, forknum);
 		req.blk = blocknum;
 		req.page = (const uint8 *) buffer;
-		comm_call(&req, &res);
+		ring_call(&req, &res);
 		strata_count(SC_EXTEND, 1);
 		if (!res.error)
 			relsize_extend(rnode, forknum, blocknum + 1);
 	}
 	if (res.error)
-		comm_error(&res, psprintf("%s block %u of relation \"%s\"",
+		errmap_report(&res, psprintf("%s block %u of relation \"%s\"",
 								  tag == PROTO_WRITE ? "write" : "extend",
 								  blocknum, fork_path(rnode, forknum)));
 	lwlsn_advance(rnode, forknum, blocknum, res.stored_lsn);
 	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
-	xsync_register_write(rnode, forknum, skipFsync);
+	durability_register_write(rnode, forknum, skipFsync);
 	return res.stored_lsn;
 }
 
@@ -244,7 +249,7 @@ strata_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
 	if (SmgrIsTemp(reln))
 		return mdprefetch(reln, forknum, blocknum);
 	before_request();
-	comm_prefetch(reln->smgr_rnode.node, forknum, blocknum);
+	ring_prefetch(reln->smgr_rnode.node, forknum, blocknum);
 	return true;
 }
 
@@ -253,7 +258,7 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 			char *buffer)
 {
 	RelFileNode rnode = reln->smgr_rnode.node;
-	comm_result res;
+	ring_result res;
 
 	if (SmgrIsTemp(reln))
 	{
@@ -262,7 +267,7 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	}
 	before_request();
 	readahead_note_read(reln, forknum, blocknum);
-	if (comm_read(rnode, forknum, blocknum, buffer, &res))
+	if (ring_read(rnode, forknum, blocknum, buffer, &res))
 		return;
 
 	/* md's behaviour for a block past the end of the file */
@@ -277,7 +282,7 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 				 errmsg("could not read block %u in file \"%s\": read only 0 of %d bytes",
 						blocknum, fork_path(rnode, forknum), BLCKSZ),
 				 errdetail("stratad: %s", res.errmsg)));
-	comm_error(&res, psprintf("read block %u in file \"%s\"", blocknum,
+	errmap_report(&res, psprintf("read block %u in file \"%s\"", blocknum,
 							  fork_path(rnode, forknum)));
 }
 
@@ -329,7 +334,7 @@ strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
 {
 	RelFileNode rnode = reln->smgr_rnode.node;
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 
 	if (SmgrIsTemp(reln))
 	{
@@ -339,9 +344,9 @@ strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
 	before_request();
 	init_req(&req, PROTO_TRUNCATE, rnode, forknum);
 	req.nblocks = nblocks;
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(SC_TRUNCATE, 1);
-	comm_forget_rel(rnode);
+	ring_forget_rel(rnode);
 	if (res.error)
 	{
 		/* md tolerates a too-short file in recovery */
@@ -351,12 +356,12 @@ strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
 			return;
 		}
 		relsize_forget_rel(rnode);
-		comm_error(&res, psprintf("truncate relation \"%s\" to %u blocks",
+		errmap_report(&res, psprintf("truncate relation \"%s\" to %u blocks",
 								  fork_path(rnode, forknum), nblocks));
 	}
 	relsize_set(rnode, forknum, nblocks);
 	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
-	xsync_register_write(rnode, forknum, false);
+	durability_register_write(rnode, forknum, false);
 }
 
 /*
@@ -369,7 +374,7 @@ strata_immedsync(SMgrRelation reln, ForkNumber forknum)
 {
 	mdimmedsync(reln, forknum);
 	if (!SmgrIsTemp(reln))
-		xsync_register_write(reln->smgr_rnode.node, forknum, true);
+		durability_register_write(reln->smgr_rnode.node, forknum, true);
 }
 
 static const strata_f_smgr strata_smgr = {

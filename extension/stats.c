@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * stats.c
- *	  Shared state, counters and the SQL functions behind the strata views.
+ *	  Shared state, counters and the SQL functions behind the strata views
+ *	  (see stats.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,7 +12,9 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 
-#include "comm.h"
+#include "conn.h"
+#include "ring.h"
+#include "stats.h"
 #include "strata.h"
 
 StrataShared *strata_shared;
@@ -115,16 +118,16 @@ strata_status(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	comm_ensure_connected();
-	tenant = comm_param("strata_tenant_id");
-	timeline = comm_param("strata_timeline_id");
+	ring_ensure_connected();
+	tenant = conn_param("strata_tenant_id");
+	timeline = conn_param("strata_timeline_id");
 
 	values[0] = CStringGetTextDatum(STRATA_EMBEDDED() ? "embedded" : "remote");
-	values[1] = CStringGetTextDatum(comm_target());
+	values[1] = CStringGetTextDatum(conn_target());
 	values[2] = CStringGetTextDatum(tenant ? tenant : strata_tenant_id);
 	values[3] = CStringGetTextDatum(timeline ? timeline : strata_timeline_id);
-	values[4] = BoolGetDatum(comm_connected());
-	values[5] = Int32GetDatum(comm_ring_in_flight());
+	values[4] = BoolGetDatum(conn_connected());
+	values[5] = Int32GetDatum(ring_in_flight());
 	if (pid != 0)
 		values[6] = Int32GetDatum((int32) pid);
 	else

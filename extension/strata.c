@@ -20,8 +20,17 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
-#include "patch.h"
+#include "dbsize.h"
+#include "ddl.h"
+#include "durability.h"
+#include "lwlsn.h"
+#include "relsize.h"
+#include "smgr.h"
+#include "stats.h"
 #include "strata.h"
+#include "supervisor.h"
+#include "tablepatch.h"
+#include "unlogged.h"
 
 PG_MODULE_MAGIC;
 
@@ -154,7 +163,7 @@ strata_shmem_startup(void)
 	lwlsn_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 	if (!IsUnderPostmaster)
-		utility_shmem_startup();
+		unlogged_shmem_startup();
 }
 
 void
@@ -173,16 +182,16 @@ _PG_init(void)
 	define_gucs();
 
 	sizefns = dbsize_patches(&nsizefns);
-	patch_install(strata_smgr_table(), xsync_md_syncfiletag, sizefns, nsizefns,
-				  utility_dbase_redo);
+	tablepatch_install(strata_smgr_table(), strata_md_syncfiletag, sizefns, nsizefns,
+				  strata_dbase_redo);
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = strata_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = strata_shmem_startup;
 
-	xsync_init();
-	utility_init();
+	durability_init();
+	ddl_init();
 	if (STRATA_EMBEDDED())
 	{
 		supervisor_import();

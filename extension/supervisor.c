@@ -35,7 +35,9 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "stats.h"
 #include "strata.h"
+#include "supervisor.h"
 
 #define STRATAD_DEATH_FD 3
 #define SUPERVISE_INTERVAL_MS 500

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * patch.c
+ * tablepatch.c
  *	  Find and patch smgrsw, syncsw, fmgr_builtins and RmgrTable in the
- *	  running server executable (see patch.h).
+ *	  running server executable (see tablepatch.h).
  *
  * smgrsw and syncsw are file-static, so no symbol names them; but every
  * word of each is an exported function or NULL, so we search the
@@ -33,7 +33,7 @@
 #include "storage/md.h"
 #include "utils/fmgrtab.h"
 
-#include "patch.h"
+#include "tablepatch.h"
 
 #if PG_VERSION_NUM / 10000 != 15
 #error "strata mirrors PostgreSQL 15's private smgrsw and syncsw layouts"
@@ -274,7 +274,7 @@ static needs_fmgr_hook_type prev_needs_fmgr_hook;
  * finds our entry.  The interpreter never asks for built-ins.
  */
 static bool
-patch_needs_fmgr_hook(Oid fn_oid)
+tablepatch_needs_fmgr_hook(Oid fn_oid)
 {
 	for (int i = 0; i < n_patched_oids; i++)
 	{
@@ -287,7 +287,7 @@ patch_needs_fmgr_hook(Oid fn_oid)
 /* ---------- install ---------- */
 
 void
-patch_install(const strata_f_smgr *smgr,
+tablepatch_install(const strata_f_smgr *smgr,
 			  int (*md_sync) (const FileTag *ftag, char *path),
 			  const strata_builtin_patch *builtins, int nbuiltins,
 			  void (*dbase_redo_wrapper) (XLogReaderState *record))
@@ -330,7 +330,7 @@ patch_install(const strata_f_smgr *smgr,
 		patched_oids[n_patched_oids++] = entries[i]->foid;
 	}
 	prev_needs_fmgr_hook = needs_fmgr_hook;
-	needs_fmgr_hook = patch_needs_fmgr_hook;
+	needs_fmgr_hook = tablepatch_needs_fmgr_hook;
 
 	/* RmgrTable is writable data in 15 (custom resource managers). */
 	RmgrTable[RM_DBASE_ID].rm_redo = dbase_redo_wrapper;

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * patch.h
+ * tablepatch.h
  *	  Verified in-place patching of the stock server's dispatch tables.
  *
  * PostgreSQL 15 has no hook for the storage manager, the checkpoint's sync
@@ -13,8 +13,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef STRATA_PATCH_H
-#define STRATA_PATCH_H
+#ifndef STRATA_TABLEPATCH_H
+#define STRATA_TABLEPATCH_H
 
 #include "postgres.h"
 
@@ -74,9 +74,9 @@ typedef struct strata_builtin_patch
  *	  dbase_redo_wrapper.
  * FATAL on any mismatch.  Logs one LOG line per table patched.
  */
-extern void patch_install(const strata_f_smgr *smgr,
+extern void tablepatch_install(const strata_f_smgr *smgr,
 						  int (*md_sync) (const FileTag *ftag, char *path),
 						  const strata_builtin_patch *builtins, int nbuiltins,
 						  void (*dbase_redo_wrapper) (XLogReaderState *record));
 
-#endif							/* STRATA_PATCH_H */
+#endif							/* STRATA_TABLEPATCH_H */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * xsync.c
+ * durability.c
  *	  Making acknowledged writes crash-durable: SYNC at the checkpoint and
  *	  before committing writes that bypassed shared buffers (ARCHITECTURE.md
  *	  2.2, I1).
@@ -9,7 +9,7 @@
  * register_dirty_segment() does, so the checkpointer's pending-ops table
  * holds one entry per written relation fork.  The checkpoint's sync phase
  * calls syncsw[SYNC_HANDLER_MD].sync_syncfiletag for each, which we
- * patched to xsync_md_syncfiletag(): the first call sends one SYNC to
+ * patched to strata_md_syncfiletag(): the first call sends one SYNC to
  * stratad, and the rest see that every write acknowledged so far is
  * already covered (write_gen vs synced_gen) and return at once.  A failed
  * SYNC fails the checkpoint exactly like a failed fsync.
@@ -27,9 +27,11 @@
 #include "storage/sync.h"
 #include "miscadmin.h"
 
-#include "comm.h"
+#include "durability.h"
+#include "errmap.h"
 #include "lsn.h"
-#include "strata.h"
+#include "ring.h"
+#include "stats.h"
 
 static bool commit_sync_pending;
 
@@ -45,7 +47,7 @@ advance_synced(uint64 gen)
 
 /* One SYNC; on success everything acknowledged before it is durable. */
 static void
-send_sync(comm_result *res)
+send_sync(ring_result *res)
 {
 	uint64		gen = pg_atomic_read_u64(&strata_shared->write_gen);
 	struct proto_req req;
@@ -53,27 +55,27 @@ send_sync(comm_result *res)
 	memset(&req, 0, sizeof(req));
 	req.tag = PROTO_SYNC;
 	req.request_lsn = LSN_MAX;
-	comm_call(&req, res);
+	ring_call(&req, res);
 	strata_count(SC_SYNC, 1);
 	if (!res->error)
 		advance_synced(gen);
 }
 
 void
-xsync_sync_now(void)
+durability_sync_now(void)
 {
-	comm_result res;
+	ring_result res;
 
 	send_sync(&res);
 	if (res.error)
-		comm_error(&res, "sync stratad's log");
+		errmap_report(&res, "sync stratad's log");
 }
 
 int
-xsync_md_syncfiletag(const FileTag *ftag, char *path)
+strata_md_syncfiletag(const FileTag *ftag, char *path)
 {
 	char	   *p = relpathperm(ftag->rnode, ftag->forknum);
-	comm_result res;
+	ring_result res;
 
 	/* for ProcessSyncRequests()'s error message */
 	strlcpy(path, p, MAXPGPATH);
@@ -100,11 +102,11 @@ xsync_md_syncfiletag(const FileTag *ftag, char *path)
 		errno = EIO;
 		return -1;
 	}
-	comm_error(&res, "sync stratad's log");
+	errmap_report(&res, "sync stratad's log");
 }
 
 void
-xsync_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync)
+durability_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync)
 {
 	FileTag		tag;
 
@@ -123,11 +125,11 @@ xsync_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync)
 	tag.segno = 0;
 	/* as md: if the checkpointer's queue is full, sync ourselves */
 	if (!RegisterSyncRequest(&tag, SYNC_REQUEST, false))
-		xsync_sync_now();
+		durability_sync_now();
 }
 
 static void
-xsync_xact_callback(XactEvent event, void *arg)
+durability_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
@@ -136,7 +138,7 @@ xsync_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_PREPARE:
 			if (commit_sync_pending)
 			{
-				xsync_sync_now();
+				durability_sync_now();
 				strata_count(SC_COMMIT_SYNCS, 1);
 				commit_sync_pending = false;
 			}
@@ -151,7 +153,7 @@ xsync_xact_callback(XactEvent event, void *arg)
 }
 
 void
-xsync_init(void)
+durability_init(void)
 {
-	RegisterXactCallback(xsync_xact_callback, NULL);
+	RegisterXactCallback(durability_xact_callback, NULL);
 }

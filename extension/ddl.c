@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * utility.c
- *	  DDL that copies files beneath the storage manager, DROP DATABASE, and
- *	  the unlogged-relation reset after a crash (ARCHITECTURE.md 2.2, 2.5).
+ * ddl.c
+ *	  DDL that copies files beneath the storage manager, and DROP DATABASE
+ *	  (ARCHITECTURE.md 2.2; see ddl.h).
  *
  * CREATE DATABASE ... STRATEGY FILE_COPY and ALTER DATABASE ... SET
  * TABLESPACE copy relation files directly, which here are empty stubs, so
@@ -10,30 +10,23 @@
  * unlinking relations through smgr, so we send DROPDB after it, and again
  * when its WAL record is replayed (dbase_redo is wrapped).
  *
- * PostgreSQL resets unlogged relations after a crash by copying local init
- * fork files; ours are stubs, so the postmaster flags a crash-restart (or
- * an unclean pg_control at start) and the first process that talks to
- * stratad after recovery sends RESET_UNLOGGED under an exclusive lock.
- *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/xlog.h"
 #include "access/xlogreader.h"
-#include "access/xlogrecovery.h"
-#include "catalog/pg_control.h"
 #include "commands/dbcommands.h"
 #include "commands/dbcommands_xlog.h"
 #include "commands/defrem.h"
-#include "common/controldata_utils.h"
-#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 
-#include "comm.h"
-#include "lsn.h"
-#include "strata.h"
+#include "ddl.h"
+#include "errmap.h"
+#include "relsize.h"
+#include "ring.h"
+#include "smgr.h"
+#include "stats.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility;
 
@@ -41,19 +34,17 @@ static void
 send_dropdb(Oid dbid)
 {
 	struct proto_req req;
-	comm_result res;
+	ring_result res;
 
 	memset(&req, 0, sizeof(req));
 	req.tag = PROTO_DROPDB;
-	req.request_lsn = RecoveryInProgress() ? GetXLogReplayRecPtr(NULL) : GetXLogInsertRecPtr();
-	if (req.request_lsn == InvalidXLogRecPtr)
-		req.request_lsn = 1;
+	req.request_lsn = smgr_change_lsn();
 	req.db = dbid;
-	comm_call(&req, &res);
+	ring_call(&req, &res);
 	strata_count(SC_DROPDB, 1);
 	relsize_forget_db(dbid);
 	if (res.error)
-		comm_error(&res, psprintf("drop database %u in stratad", dbid));
+		errmap_report(&res, psprintf("drop database %u in stratad", dbid));
 }
 
 static bool
@@ -120,7 +111,7 @@ strata_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 }
 
 void
-utility_dbase_redo(XLogReaderState *record)
+strata_dbase_redo(XLogReaderState *record)
 {
 	uint8		info = XLogRecGetInfo(record) & ~XLR_INFO_MASK;
 
@@ -138,68 +129,7 @@ utility_dbase_redo(XLogReaderState *record)
 }
 
 void
-utility_shmem_startup(void)
-{
-	static bool started;		/* postmaster memory: set after the first start */
-	bool		crash = started;
-
-	if (!started)
-	{
-		bool		crc_ok;
-		ControlFileData *cf = get_controlfile(DataDir, &crc_ok);
-
-		/* an unclean shutdown before this start means a crash too */
-		if (crc_ok && cf->state != DB_SHUTDOWNED &&
-			cf->state != DB_SHUTDOWNED_IN_RECOVERY)
-			crash = true;
-		pfree(cf);
-		started = true;
-	}
-	if (crash)
-		pg_atomic_write_u32(&strata_shared->need_unlogged_reset, 1);
-}
-
-void
-utility_maybe_reset_unlogged(void)
-{
-	LWLock	   *lock;
-	struct proto_req req;
-	comm_result res;
-
-	if (pg_atomic_read_u32(&strata_shared->need_unlogged_reset) == 0 ||
-		RecoveryInProgress())
-		return;
-	lock = &strata_shared->locks[STRATA_LOCK_RESET].lock;
-
-	/*
-	 * Under the lock until the flag is cleared: a second reset after
-	 * someone wrote an unlogged relation would wipe it.  An ERROR releases
-	 * the lock (LWLockReleaseAll) and leaves the flag set for a retry.
-	 */
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if (pg_atomic_read_u32(&strata_shared->need_unlogged_reset) != 0)
-	{
-		memset(&req, 0, sizeof(req));
-		req.tag = PROTO_RESET_UNLOGGED;
-		req.request_lsn = GetXLogInsertRecPtr();
-		comm_call(&req, &res);
-		strata_count(SC_RESET_UNLOGGED, 1);
-		if (res.error)
-		{
-			LWLockRelease(lock);
-			comm_error(&res, "reset unlogged relations");
-		}
-		relsize_forget_all();
-		pg_atomic_write_u32(&strata_shared->need_unlogged_reset, 0);
-		ereport(LOG,
-				(errmsg("strata: reset %u unlogged relation(s) from their init forks after a crash",
-						res.count)));
-	}
-	LWLockRelease(lock);
-}
-
-void
-utility_init(void)
+ddl_init(void)
 {
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = strata_ProcessUtility;

@@ -1,0 +1,433 @@
+/*-------------------------------------------------------------------------
+ *
+ * conn.c
+ *	  This process's connection to stratad (see conn.h).
+ *
+ * conn_connect() runs the libpq handshake non-blocking, so that every wait
+ * goes through the latch and stays cancellable, and bounds each attempt by
+ * the reconnect deadline.  Once the pagestream is up the socket stays
+ * non-blocking and all waits go through one WaitEventSet.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "conn.h"
+#include "stats.h"
+#include "strata.h"
+#include "supervisor.h"
+
+static PGconn *conn;
+static WaitEventSet *conn_wes;
+static int	conn_wes_sock;
+
+/*
+ * Our waits reset the process latch.  A wakeup meant for the caller's own
+ * wait loop (a shutdown signal arriving while interrupts were held, say)
+ * must not be lost: whoever consumed one sets the latch again before
+ * returning to the caller (the logical replication launcher otherwise
+ * slept through a fast shutdown).
+ */
+static bool latch_consumed = false;
+
+void
+conn_rearm_latch(void)
+{
+	if (latch_consumed)
+	{
+		latch_consumed = false;
+		SetLatch(MyLatch);
+	}
+}
+
+void
+conn_close(void)
+{
+	if (conn_wes != NULL)
+	{
+		FreeWaitEventSet(conn_wes);
+		conn_wes = NULL;
+	}
+	if (conn != NULL)
+	{
+		PQfinish(conn);
+		conn = NULL;
+	}
+}
+
+bool
+conn_connected(void)
+{
+	return conn != NULL;
+}
+
+const char *
+conn_target(void)
+{
+	static char buf[MAXPGPATH + 64];
+	PQconninfoOption *opts;
+	const char *host = NULL;
+	const char *port = NULL;
+
+	if (buf[0] != '\0')
+		return buf;
+	if (STRATA_EMBEDDED())
+	{
+		snprintf(buf, sizeof(buf), "embedded stratad at \"%s/.s.PGSQL.%d\"",
+				 supervisor_socket_dir(), PROTO_DEFAULT_PORT);
+		return buf;
+	}
+	opts = PQconninfoParse(strata_stratad_connstring, NULL);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+	{
+		if (strcmp(o->keyword, "host") == 0 || (strcmp(o->keyword, "hostaddr") == 0 && host == NULL))
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	snprintf(buf, sizeof(buf), "stratad at %s:%s", host ? host : "(default host)",
+			 port ? port : "(default port)");
+	if (opts)
+		PQconninfoFree(opts);
+	return buf;
+}
+
+/* Wait for the socket in a connect step; false on timeout. */
+static bool
+wait_socket(pgsocket sock, uint32 events, TimestampTz deadline)
+{
+	long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	int			rc;
+
+	if (ms <= 0)
+		return false;
+	rc = WaitLatchOrSocket(MyLatch,
+						   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
+						   sock, ms, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		latch_consumed = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return true;
+}
+
+/*
+ * One connection attempt, bounded by deadline.  Returns NULL and sets
+ * *why (palloc'd) on failure.
+ */
+static PGconn *
+connect_once(TimestampTz deadline, char **why)
+{
+	const char *keys[8];
+	const char *vals[8];
+	char		pid[16];
+	char		port[16];
+	char		options[256];
+	char		query[256];
+	int			n = 0;
+	PGconn	   *c;
+	PGresult   *res;
+
+	snprintf(pid, sizeof(pid), "%d", MyProcPid);
+	snprintf(options, sizeof(options),
+			 "-c strata.sysid=" UINT64_FORMAT " -c strata.mode=rw -c strata.start=" INT64_FORMAT,
+			 GetSystemIdentifier(), (int64) PgStartTime);
+	if (STRATA_EMBEDDED())
+	{
+		snprintf(port, sizeof(port), "%d", PROTO_DEFAULT_PORT);
+		keys[n] = "host";
+		vals[n++] = supervisor_socket_dir();
+		keys[n] = "port";
+		vals[n++] = port;
+		keys[n] = "dbname";
+		vals[n++] = "strata";
+	}
+	else
+	{
+		keys[n] = "dbname";
+		vals[n++] = strata_stratad_connstring;
+	}
+	keys[n] = "application_name";
+	vals[n++] = pid;
+	keys[n] = "options";
+	vals[n++] = options;
+	keys[n] = "sslmode";
+	vals[n++] = "disable";
+	keys[n] = NULL;
+	vals[n] = NULL;
+
+	c = PQconnectStartParams(keys, vals, STRATA_EMBEDDED() ? 0 : 1);
+	if (c == NULL)
+	{
+		*why = pstrdup("out of memory");
+		return NULL;
+	}
+	for (;;)
+	{
+		PostgresPollingStatusType st = PQconnectPoll(c);
+		uint32		ev;
+
+		if (st == PGRES_POLLING_OK)
+			break;
+		if (st == PGRES_POLLING_FAILED)
+			goto fail;
+		ev = st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+		if (!wait_socket(PQsocket(c), ev, deadline))
+		{
+			PQfinish(c);
+			*why = pstrdup("timed out");
+			return NULL;
+		}
+	}
+
+	snprintf(query, sizeof(query), "strata_pagestream %d %s %s", PROTO_VERSION,
+			 strata_tenant_id, strata_timeline_id);
+	if (!PQsendQuery(c, query))
+		goto fail;
+	for (;;)
+	{
+		if (!PQconsumeInput(c))
+			goto fail;
+		if (!PQisBusy(c))
+			break;
+		if (!wait_socket(PQsocket(c), WL_SOCKET_READABLE, deadline))
+		{
+			PQfinish(c);
+			*why = pstrdup("timed out waiting for the pagestream to start");
+			return NULL;
+		}
+	}
+	res = PQgetResult(c);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH)
+	{
+		*why = pstrdup(PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(res);
+	if (PQsetnonblocking(c, 1) != 0)
+		goto fail;
+	return c;
+
+fail:
+	*why = pstrdup(PQerrorMessage(c));
+	PQfinish(c);
+	return NULL;
+}
+
+/*
+ * I2: stratad bumps its durability epoch when acknowledged but unsynced
+ * writes may have been lost (a failed fsync, a host crash).  The compute
+ * then must not go on as if they were stored: PANIC, so that crash
+ * recovery replays WAL and rewrites those pages, as after a failed fsync
+ * on md.  Shared memory is reinitialized by the crash restart, so the new
+ * epoch is then simply recorded.
+ */
+static void
+check_epoch(void)
+{
+	const char *s = PQparameterStatus(conn, "strata_durability_epoch");
+	uint32		epoch = s ? (uint32) strtoul(s, NULL, 10) : 0;
+	uint32		known = 0;
+
+	if (epoch == 0)
+		return;
+	if (pg_atomic_compare_exchange_u32(&strata_shared->durability_epoch, &known, epoch) ||
+		known == epoch)
+		return;
+	ereport(PANIC,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("stratad's durability epoch changed from %u to %u", known, epoch),
+			 errdetail("stratad may have lost writes it had acknowledged but not yet synced."),
+			 errhint("Crash recovery will replay WAL to rewrite them.")));
+}
+
+/*
+ * Connect, retrying with backoff (1 ms doubling to 1 s) until
+ * strata.reconnect_timeout.  On failure give_up() runs, then ERROR.
+ */
+void
+conn_connect(void (*give_up) (void))
+{
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz deadline = TimestampTzPlusMilliseconds(start, strata_reconnect_timeout_ms);
+	long		backoff = 1;
+	char	   *why = NULL;
+	char	   *last_real = NULL;	/* the last failure that was not our deadline */
+	bool		logged = false;
+
+	if (conn != NULL)
+		return;
+	for (;;)
+	{
+		conn = connect_once(deadline, &why);
+		if (conn != NULL)
+			break;
+		if (strcmp(why, "timed out") != 0)
+		{
+			if (last_real)
+				pfree(last_real);
+			last_real = pstrdup(why);
+		}
+		if (GetCurrentTimestamp() >= deadline)
+		{
+			give_up();
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not connect to %s: %s", conn_target(),
+							pchomp(last_real ? last_real : why)),
+					 errdetail("Retried for %d ms (strata.reconnect_timeout).",
+							   strata_reconnect_timeout_ms),
+					 STRATA_EMBEDDED() ?
+					 errhint("See the sidecar's log in \"pg_strata/stratad.log\".") : 0));
+		}
+		/* nobody else may restart it now: see supervisor_ensure_running() */
+		if (STRATA_EMBEDDED() && backoff >= 512)
+			supervisor_ensure_running();
+		if (!logged && backoff >= 256)
+		{
+			ereport(LOG,
+					(errmsg("strata: could not connect to %s: %s; retrying",
+							conn_target(), pchomp(why))));
+			logged = true;
+		}
+		pfree(why);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 backoff, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		latch_consumed = true;
+		CHECK_FOR_INTERRUPTS();
+		backoff = Min(backoff * 2, 1000);
+	}
+
+	check_epoch();
+
+	conn_wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(conn_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(conn_wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	conn_wes_sock = AddWaitEventToSet(conn_wes, WL_SOCKET_READABLE, PQsocket(conn),
+									  NULL, NULL);
+	strata_count(SC_CONNECTS, 1);
+	if (last_real)
+		pfree(last_real);
+	if (logged)
+		ereport(LOG, (errmsg("strata: connected to %s", conn_target())));
+}
+
+void
+conn_lost(const char *why)
+{
+	ereport(LOG,
+			(errmsg("strata: lost connection to %s: %s; reconnecting",
+					conn_target(), why)));
+	conn_close();
+	strata_count(SC_RECONNECTS, 1);
+}
+
+const char *
+conn_param(const char *name)
+{
+	return conn ? PQparameterStatus(conn, name) : NULL;
+}
+
+bool
+conn_wait(uint32 events)
+{
+	WaitEvent	ev;
+
+	ModifyWaitEvent(conn_wes, conn_wes_sock, events, NULL);
+	if (WaitEventSetWait(conn_wes, 1000, &ev, 1, PG_WAIT_EXTENSION) <= 0)
+		return true;
+	if (ev.events & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		latch_consumed = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if ((ev.events & WL_SOCKET_READABLE) && !PQconsumeInput(conn))
+	{
+		conn_lost(pchomp(PQerrorMessage(conn)));
+		return false;
+	}
+	return true;
+}
+
+bool
+conn_send(const uint8 *msg, size_t len)
+{
+	for (;;)
+	{
+		int			rc = PQputCopyData(conn, (const char *) msg, (int) len);
+
+		if (rc == 1)
+			return true;
+		if (rc < 0)
+		{
+			conn_lost(pchomp(PQerrorMessage(conn)));
+			return false;
+		}
+		/* libpq's buffer is full: push some out, then retry */
+		if (PQflush(conn) < 0)
+		{
+			conn_lost(pchomp(PQerrorMessage(conn)));
+			return false;
+		}
+	}
+}
+
+/*
+ * Reads input while it waits, so that a stratad blocked on writing to us
+ * cannot deadlock with us.
+ */
+bool
+conn_flush(void)
+{
+	for (;;)
+	{
+		int			rc = PQflush(conn);
+
+		if (rc == 0)
+			return true;
+		if (rc < 0)
+		{
+			conn_lost(pchomp(PQerrorMessage(conn)));
+			return false;
+		}
+		if (!conn_wait(WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return false;
+	}
+}
+
+int
+conn_receive(char **msg)
+{
+	int			len = PQgetCopyData(conn, msg, 1);
+
+	if (len < 0)
+	{
+		PGresult   *res = PQgetResult(conn);
+		char	   *why = pstrdup(res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+
+		PQclear(res);
+		conn_lost(why[0] ? pchomp(why) : "stream ended");
+		return -1;
+	}
+	return len;
+}
+
+void
+conn_free_message(char *msg)
+{
+	PQfreemem(msg);
+}
