@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "import.h"
 #include "slog.h"
 #include "strata_err.h"
 #include "tenant.h"
@@ -103,11 +104,10 @@ main(int argc, char **argv)
 	struct tl_conf conf;
 	struct registry *reg;
 	struct timeline *tl;
-	struct proto_req req;
+	struct import_loader ld;
+	const struct proto_rel rel = {1663, 5, 16384, 0};
 	uint8_t		page[PROTO_PAGE_SIZE];
 	uint32_t	npages;
-	lsn_t		lsn;
-	uint64_t	ticket;
 	double		t0,
 				t_ingest,
 				t_flush,
@@ -154,28 +154,19 @@ main(int argc, char **argv)
 	tl = registry_timeline(reg, TENANT, TIMELINE);
 	npages = (uint32_t) (mib * 1024 * 1024 / PROTO_PAGE_SIZE);
 
-	memset(&req, 0, sizeof(req));
-	req.rel = (struct proto_rel) {1663, 5, 16384, 0};
-	req.tag = PROTO_CREATE;
-	req.request_lsn = 1;
-	if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0 || (err = tl_wait(tl)) != 0)
+	import_loader_init(&ld, tl, 32, "the benchmark relation");
+	if ((err = import_create(&ld, &rel, 1, 0)) != 0)
 		die("create", err);
-	req.tag = PROTO_EXTEND;
-	req.page = page;
 	t0 = now();
 	for (uint32_t b = 0; b < npages; b++)
 	{
 		memset(page, (int) (b & 0xFF), sizeof(page));
 		memcpy(page, &b, sizeof(b));
-		req.blk = b;
-		req.request_lsn = 16 + (lsn_t) b * 64;
-		if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0)
+		/* acknowledged in groups of 32, as the page service does per loop iteration */
+		if ((err = import_page(&ld, &rel, b, 16 + (lsn_t) b * 64, page)) != 0)
 			die("extend", err);
-		/* acknowledge in groups, as the page service does per loop iteration */
-		if (b % 32 == 31 && (err = tl_wait(tl)) != 0)
-			die("wait", err);
 	}
-	if ((err = tl_wait(tl)) != 0)
+	if ((err = import_flush(&ld)) != 0)
 		die("wait", err);
 	t_ingest = now() - t0;
 	t0 = now();

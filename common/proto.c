@@ -3,152 +3,275 @@
  * proto.c
  *	  Encode and decode pagestream messages (see proto.h for the layout).
  *
- * Requests and successful responses share the body encoding: a response
- * echoes the request body without its page, so body_size(tag, false) is the
- * echo's length and body_size(tag, true) the request's.
+ * One table, msgs[], describes every request: its tags, its name and the
+ * fields of its body and of its successful response's payload, each as a
+ * wire kind and an offset into struct proto_req or struct proto_resp.
+ * Encoders and decoders walk the same descriptions, so the two directions
+ * cannot disagree about the layout.  A response echoes the request body
+ * without its page: the page is the one field that only a request carries.
  *
  *-------------------------------------------------------------------------
  */
 #include "proto.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "bytes.h"
 #include "strata_err.h"
 
-/* Body length after the header, or -1 for an unknown tag. */
-static int
-body_size(uint8_t tag, int with_page)
+/* How a field sits on the wire (big-endian integers). */
+enum field_kind
 {
-	switch ((enum proto_tag) tag)
-	{
-		case PROTO_EXISTS:
-		case PROTO_NBLOCKS:
-		case PROTO_SYNC:
-		case PROTO_UNLINK:
-			return PROTO_REL_SIZE;
-		case PROTO_GETPAGE:
-		case PROTO_TRUNCATE:
-			return PROTO_REL_SIZE + 4;
-		case PROTO_DBSIZE:
-		case PROTO_DROPDB:
-			return 4;
-		case PROTO_GET_SLRU_SEGMENT:
-			return 5;
-		case PROTO_CREATE:
-			return PROTO_REL_SIZE + 1;
-		case PROTO_WRITE:
-		case PROTO_EXTEND:
-			return PROTO_REL_SIZE + 4 + (with_page ? PROTO_PAGE_SIZE : 0);
-		case PROTO_RESET_UNLOGGED:
-			return 0;
-		case PROTO_TEST:
-			return 8;
-		default:
-			return -1;
-	}
+	F_END = 0,					/* terminates a field list */
+	F_U8,
+	F_BOOL,						/* u8, 0 or 1 */
+	F_U32,
+	F_U64,						/* also the i64 dbsize: same bits */
+	F_REL,						/* u32 spc, u32 db, u32 rel, u8 fork */
+	F_PAGE,						/* PROTO_PAGE_SIZE bytes; a pointer field */
+};
+
+struct field
+{
+	uint8_t		kind;			/* enum field_kind */
+	uint16_t	off;			/* offsetof into the struct described */
+};
+
+#define MAX_BODY_FIELDS 3
+#define MAX_PAYLOAD_FIELDS 1
+
+struct msg
+{
+	uint8_t		tag;
+	uint8_t		resp_tag;
+	const char *name;
+	struct field body[MAX_BODY_FIELDS + 1];			/* in struct proto_req */
+	struct field payload[MAX_PAYLOAD_FIELDS + 1];	/* in struct proto_resp */
+	bool		payload_variable;	/* not encodable yet (phase 2) */
+};
+
+#define Q(kind, member)		{kind, offsetof(struct proto_req, member)}
+#define R(kind, member)		{kind, offsetof(struct proto_resp, member)}
+#define REL		Q(F_REL, rel)
+#define LSN_OUT	R(F_U64, stored_lsn)
+#define NEXT(tag)	((tag) + PROTO_RESP_OFFSET)
+
+static const struct msg msgs[] = {
+	{.tag = PROTO_EXISTS, .resp_tag = NEXT(PROTO_EXISTS), .name = "exists",
+	.body = {REL}, .payload = {R(F_BOOL, exists)}},
+	{.tag = PROTO_NBLOCKS, .resp_tag = NEXT(PROTO_NBLOCKS), .name = "nblocks",
+	.body = {REL}, .payload = {R(F_U32, nblocks)}},
+	{.tag = PROTO_GETPAGE, .resp_tag = NEXT(PROTO_GETPAGE), .name = "getpage",
+	.body = {REL, Q(F_U32, blk)}, .payload = {R(F_PAGE, page)}},
+	{.tag = PROTO_DBSIZE, .resp_tag = PROTO_R_DBSIZE, .name = "dbsize",
+	.body = {Q(F_U32, db)}, .payload = {R(F_U64, dbsize)}},
+	{.tag = PROTO_GET_SLRU_SEGMENT, .resp_tag = PROTO_R_GET_SLRU_SEGMENT,
+		.name = "get_slru_segment",
+	.body = {Q(F_U8, slru_kind), Q(F_U32, segno)}, .payload_variable = true},
+	{.tag = PROTO_CREATE, .resp_tag = NEXT(PROTO_CREATE), .name = "create",
+	.body = {REL, Q(F_U8, flags)}, .payload = {LSN_OUT}},
+	{.tag = PROTO_WRITE, .resp_tag = NEXT(PROTO_WRITE), .name = "write",
+	.body = {REL, Q(F_U32, blk), Q(F_PAGE, page)}, .payload = {LSN_OUT}},
+	{.tag = PROTO_EXTEND, .resp_tag = NEXT(PROTO_EXTEND), .name = "extend",
+	.body = {REL, Q(F_U32, blk), Q(F_PAGE, page)}, .payload = {LSN_OUT}},
+	{.tag = PROTO_TRUNCATE, .resp_tag = NEXT(PROTO_TRUNCATE), .name = "truncate",
+	.body = {REL, Q(F_U32, nblocks)}, .payload = {LSN_OUT}},
+	{.tag = PROTO_UNLINK, .resp_tag = NEXT(PROTO_UNLINK), .name = "unlink",
+	.body = {REL}, .payload = {LSN_OUT}},
+	{.tag = PROTO_SYNC, .resp_tag = NEXT(PROTO_SYNC), .name = "sync",
+	.body = {REL}},
+	{.tag = PROTO_DROPDB, .resp_tag = NEXT(PROTO_DROPDB), .name = "dropdb",
+	.body = {Q(F_U32, db)}, .payload = {LSN_OUT}},
+	{.tag = PROTO_RESET_UNLOGGED, .resp_tag = NEXT(PROTO_RESET_UNLOGGED),
+		.name = "reset_unlogged",
+	.payload = {R(F_U32, count)}},
+	{.tag = PROTO_TEST, .resp_tag = NEXT(PROTO_TEST), .name = "test",
+	.body = {Q(F_U32, test_op), Q(F_U32, test_arg)}},
+};
+
+#undef NEXT
+#undef LSN_OUT
+#undef REL
+#undef R
+#undef Q
+
+#define NMSGS (sizeof(msgs) / sizeof(msgs[0]))
+
+static const struct msg *
+msg_of_tag(uint8_t tag)
+{
+	for (size_t i = 0; i < NMSGS; i++)
+		if (msgs[i].tag == tag)
+			return &msgs[i];
+	return NULL;
 }
 
-/* Fixed payload length of a successful response, or -1 if variable. */
-static int
-payload_size(uint8_t tag)
+static const struct msg *
+msg_of_resp_tag(uint8_t resp_tag)
 {
-	switch ((enum proto_tag) tag)
+	for (size_t i = 0; i < NMSGS; i++)
+		if (msgs[i].resp_tag == resp_tag)
+			return &msgs[i];
+	return NULL;
+}
+
+static size_t
+field_size(uint8_t kind)
+{
+	switch ((enum field_kind) kind)
 	{
-		case PROTO_EXISTS:
+		case F_U8:
+		case F_BOOL:
 			return 1;
-		case PROTO_NBLOCKS:
-		case PROTO_RESET_UNLOGGED:
+		case F_U32:
 			return 4;
-		case PROTO_GETPAGE:
-			return PROTO_PAGE_SIZE;
-		case PROTO_DBSIZE:
-		case PROTO_CREATE:
-		case PROTO_WRITE:
-		case PROTO_EXTEND:
-		case PROTO_TRUNCATE:
-		case PROTO_UNLINK:
-		case PROTO_DROPDB:
+		case F_U64:
 			return 8;
-		case PROTO_SYNC:
-		case PROTO_TEST:
-			return 0;
-		default:
-			return -1;
+		case F_REL:
+			return PROTO_REL_SIZE;
+		case F_PAGE:
+			return PROTO_PAGE_SIZE;
+		case F_END:
+			break;
 	}
+	return 0;
+}
+
+/* Wire length of a field list; an echo (with_page false) leaves the page out. */
+static size_t
+fields_size(const struct field *f, bool with_page)
+{
+	size_t		n = 0;
+
+	for (; f->kind != F_END; f++)
+		if (with_page || f->kind != F_PAGE)
+			n += field_size(f->kind);
+	return n;
+}
+
+/*
+ * Write the fields of obj at p; returns the length, or 0 if a page field
+ * is NULL (the caller broke its contract, and nothing may go out).
+ */
+static size_t
+put_fields(uint8_t *p, const struct field *f, const void *obj, bool with_page)
+{
+	uint8_t    *start = p;
+
+	for (; f->kind != F_END; f++)
+	{
+		const char *src = (const char *) obj + f->off;
+
+		switch ((enum field_kind) f->kind)
+		{
+			case F_U8:
+				*p = *(const uint8_t *) src;
+				break;
+			case F_BOOL:
+				*p = *(const uint8_t *) src ? 1 : 0;
+				break;
+			case F_U32:
+				put_be32(p, *(const uint32_t *) src);
+				break;
+			case F_U64:
+				put_be64(p, *(const uint64_t *) src);
+				break;
+			case F_REL:
+				{
+					const struct proto_rel *rel = (const struct proto_rel *) src;
+
+					put_be32(p, rel->spc);
+					put_be32(p + 4, rel->db);
+					put_be32(p + 8, rel->rel);
+					p[12] = rel->fork;
+				}
+				break;
+			case F_PAGE:
+				if (!with_page)
+					continue;
+				if (*(const uint8_t *const *) src == NULL)
+					return 0;
+				memcpy(p, *(const uint8_t *const *) src, PROTO_PAGE_SIZE);
+				break;
+			case F_END:
+				break;
+		}
+		p += field_size(f->kind);
+	}
+	return (size_t) (p - start);
+}
+
+/*
+ * Parse fields of the length fields_size() gave (already checked) into
+ * obj; a page becomes a pointer into p.  STRATA_EPROTO for a bad bool.
+ */
+static int
+get_fields(const uint8_t *p, const struct field *f, void *obj, bool with_page)
+{
+	for (; f->kind != F_END; f++)
+	{
+		char	   *dst = (char *) obj + f->off;
+
+		switch ((enum field_kind) f->kind)
+		{
+			case F_U8:
+				*(uint8_t *) dst = *p;
+				break;
+			case F_BOOL:
+				if (*p > 1)
+					return STRATA_EPROTO;
+				*(uint8_t *) dst = *p;
+				break;
+			case F_U32:
+				*(uint32_t *) dst = get_be32(p);
+				break;
+			case F_U64:
+				*(uint64_t *) dst = get_be64(p);
+				break;
+			case F_REL:
+				{
+					struct proto_rel *rel = (struct proto_rel *) dst;
+
+					rel->spc = get_be32(p);
+					rel->db = get_be32(p + 4);
+					rel->rel = get_be32(p + 8);
+					rel->fork = p[12];
+				}
+				break;
+			case F_PAGE:
+				if (!with_page)
+					continue;
+				*(const uint8_t **) dst = p;
+				break;
+			case F_END:
+				break;
+		}
+		p += field_size(f->kind);
+	}
+	return 0;
 }
 
 int
 proto_is_request(uint8_t tag)
 {
-	return body_size(tag, 1) >= 0;
+	return msg_of_tag(tag) != NULL;
 }
 
 int
 proto_resp_tag(uint8_t req_tag)
 {
-	if (!proto_is_request(req_tag))
-		return -1;
-	if (req_tag == PROTO_DBSIZE)
-		return PROTO_R_DBSIZE;
-	if (req_tag == PROTO_GET_SLRU_SEGMENT)
-		return PROTO_R_GET_SLRU_SEGMENT;
-	return req_tag + PROTO_RESP_OFFSET;
-}
+	const struct msg *m = msg_of_tag(req_tag);
 
-/* The request tag a response tag answers, or -1. */
-static int
-req_tag_of_resp(uint8_t resp_tag)
-{
-	if (resp_tag == PROTO_R_DBSIZE)
-		return PROTO_DBSIZE;
-	if (resp_tag == PROTO_R_GET_SLRU_SEGMENT)
-		return PROTO_GET_SLRU_SEGMENT;
-	if (resp_tag < PROTO_RESP_OFFSET || resp_tag == PROTO_R_ERROR)
-		return -1;
-	if (!proto_is_request(resp_tag - PROTO_RESP_OFFSET) ||
-		resp_tag - PROTO_RESP_OFFSET == PROTO_DBSIZE ||
-		resp_tag - PROTO_RESP_OFFSET == PROTO_GET_SLRU_SEGMENT)
-		return -1;
-	return resp_tag - PROTO_RESP_OFFSET;
+	return m ? m->resp_tag : -1;
 }
 
 const char *
 proto_tag_name(uint8_t tag)
 {
-	switch ((enum proto_tag) tag)
-	{
-		case PROTO_EXISTS:
-			return "exists";
-		case PROTO_NBLOCKS:
-			return "nblocks";
-		case PROTO_GETPAGE:
-			return "getpage";
-		case PROTO_DBSIZE:
-			return "dbsize";
-		case PROTO_GET_SLRU_SEGMENT:
-			return "get_slru_segment";
-		case PROTO_CREATE:
-			return "create";
-		case PROTO_WRITE:
-			return "write";
-		case PROTO_EXTEND:
-			return "extend";
-		case PROTO_TRUNCATE:
-			return "truncate";
-		case PROTO_UNLINK:
-			return "unlink";
-		case PROTO_SYNC:
-			return "sync";
-		case PROTO_DROPDB:
-			return "dropdb";
-		case PROTO_RESET_UNLOGGED:
-			return "reset_unlogged";
-		case PROTO_TEST:
-			return "test";
-		default:
-			return "unknown";
-	}
+	const struct msg *m = msg_of_tag(tag);
+
+	return m ? m->name : "unknown";
 }
 
 const char *
@@ -183,9 +306,9 @@ proto_errcode_name(uint16_t code)
 size_t
 proto_req_size(uint8_t tag)
 {
-	int			n = body_size(tag, 1);
+	const struct msg *m = msg_of_tag(tag);
 
-	return n < 0 ? 0 : (size_t) (PROTO_HDR_SIZE + n);
+	return m ? PROTO_HDR_SIZE + fields_size(m->body, true) : 0;
 }
 
 static void
@@ -206,208 +329,73 @@ get_hdr(const uint8_t *p, struct proto_req *req)
 	req->nms = get_be64(p + 17);
 }
 
-static void
-put_rel(uint8_t *p, const struct proto_rel *rel)
-{
-	put_be32(p, rel->spc);
-	put_be32(p + 4, rel->db);
-	put_be32(p + 8, rel->rel);
-	p[12] = rel->fork;
-}
-
-static void
-get_rel(const uint8_t *p, struct proto_rel *rel)
-{
-	rel->spc = get_be32(p);
-	rel->db = get_be32(p + 4);
-	rel->rel = get_be32(p + 8);
-	rel->fork = p[12];
-}
-
-/* Write req's body (with or without the page) at p. */
-static void
-put_body(uint8_t *p, const struct proto_req *req, int with_page)
-{
-	switch ((enum proto_tag) req->tag)
-	{
-		case PROTO_EXISTS:
-		case PROTO_NBLOCKS:
-		case PROTO_SYNC:
-		case PROTO_UNLINK:
-			put_rel(p, &req->rel);
-			break;
-		case PROTO_GETPAGE:
-			put_rel(p, &req->rel);
-			put_be32(p + PROTO_REL_SIZE, req->blk);
-			break;
-		case PROTO_TRUNCATE:
-			put_rel(p, &req->rel);
-			put_be32(p + PROTO_REL_SIZE, req->nblocks);
-			break;
-		case PROTO_DBSIZE:
-		case PROTO_DROPDB:
-			put_be32(p, req->db);
-			break;
-		case PROTO_GET_SLRU_SEGMENT:
-			p[0] = req->slru_kind;
-			put_be32(p + 1, req->segno);
-			break;
-		case PROTO_CREATE:
-			put_rel(p, &req->rel);
-			p[PROTO_REL_SIZE] = req->flags;
-			break;
-		case PROTO_WRITE:
-		case PROTO_EXTEND:
-			put_rel(p, &req->rel);
-			put_be32(p + PROTO_REL_SIZE, req->blk);
-			if (with_page)
-				memcpy(p + PROTO_REL_SIZE + 4, req->page, PROTO_PAGE_SIZE);
-			break;
-		case PROTO_TEST:
-			put_be32(p, req->test_op);
-			put_be32(p + 4, req->test_arg);
-			break;
-		default:
-			break;
-	}
-}
-
-/* Parse a body of the right length for req->tag (already checked). */
-static void
-get_body(const uint8_t *p, struct proto_req *req, int with_page)
-{
-	switch ((enum proto_tag) req->tag)
-	{
-		case PROTO_EXISTS:
-		case PROTO_NBLOCKS:
-		case PROTO_SYNC:
-		case PROTO_UNLINK:
-			get_rel(p, &req->rel);
-			break;
-		case PROTO_GETPAGE:
-			get_rel(p, &req->rel);
-			req->blk = get_be32(p + PROTO_REL_SIZE);
-			break;
-		case PROTO_TRUNCATE:
-			get_rel(p, &req->rel);
-			req->nblocks = get_be32(p + PROTO_REL_SIZE);
-			break;
-		case PROTO_DBSIZE:
-		case PROTO_DROPDB:
-			req->db = get_be32(p);
-			break;
-		case PROTO_GET_SLRU_SEGMENT:
-			req->slru_kind = p[0];
-			req->segno = get_be32(p + 1);
-			break;
-		case PROTO_CREATE:
-			get_rel(p, &req->rel);
-			req->flags = p[PROTO_REL_SIZE];
-			break;
-		case PROTO_WRITE:
-		case PROTO_EXTEND:
-			get_rel(p, &req->rel);
-			req->blk = get_be32(p + PROTO_REL_SIZE);
-			if (with_page)
-				req->page = p + PROTO_REL_SIZE + 4;
-			break;
-		case PROTO_TEST:
-			req->test_op = get_be32(p);
-			req->test_arg = get_be32(p + 4);
-			break;
-		default:
-			break;
-	}
-}
-
 size_t
 proto_encode_req(const struct proto_req *req, uint8_t *buf, size_t cap)
 {
-	size_t		n = proto_req_size(req->tag);
+	const struct msg *m = msg_of_tag(req->tag);
 
-	if (n == 0 || n > cap)
-		return 0;
-	if ((req->tag == PROTO_WRITE || req->tag == PROTO_EXTEND) && req->page == NULL)
+	if (m == NULL || PROTO_HDR_SIZE + fields_size(m->body, true) > cap)
 		return 0;
 	put_hdr(buf, req->tag, req);
-	put_body(buf + PROTO_HDR_SIZE, req, 1);
-	return n;
+	if (put_fields(buf + PROTO_HDR_SIZE, m->body, req, true) != fields_size(m->body, true))
+		return 0;
+	return PROTO_HDR_SIZE + fields_size(m->body, true);
 }
 
 int
 proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *req)
 {
-	int			body;
+	const struct msg *m;
 
 	memset(req, 0, sizeof(*req));
 	if (len < PROTO_HDR_SIZE)
 		return STRATA_EPROTO;
 	get_hdr(buf, req);
-	body = body_size(req->tag, 1);
-	if (body < 0 || len != (size_t) (PROTO_HDR_SIZE + body))
+	m = msg_of_tag(req->tag);
+	if (m == NULL || len != PROTO_HDR_SIZE + fields_size(m->body, true))
 		return STRATA_EPROTO;
-	get_body(buf + PROTO_HDR_SIZE, req, 1);
-	return 0;
+	return get_fields(buf + PROTO_HDR_SIZE, m->body, req, true);
+}
+
+/* A response's header and echoed body; the length, or 0 if cap is short. */
+static size_t
+put_echo(const struct msg *m, const struct proto_req *req, size_t payload,
+		 uint8_t *buf, size_t cap)
+{
+	size_t		body = fields_size(m->body, false);
+
+	if (PROTO_HDR_SIZE + body + payload > cap)
+		return 0;
+	put_hdr(buf, m->resp_tag, req);
+	(void) put_fields(buf + PROTO_HDR_SIZE, m->body, req, false);	/* no page: cannot fail */
+	return PROTO_HDR_SIZE + body;
 }
 
 size_t
 proto_encode_resp(const struct proto_req *req, const struct proto_resp *resp,
 				  uint8_t *buf, size_t cap)
 {
-	int			rtag = proto_resp_tag(req->tag);
-	int			body = body_size(req->tag, 0);
-	int			payload = payload_size(req->tag);
-	uint8_t    *p;
+	const struct msg *m = msg_of_tag(req->tag);
+	size_t		payload;
+	size_t		n;
 
 	/* GET_SLRU_SEGMENT responses are phase 2; nothing encodes them yet. */
-	if (rtag < 0 || payload < 0)
+	if (m == NULL || m->payload_variable)
 		return 0;
-	if ((size_t) (PROTO_HDR_SIZE + body + payload) > cap)
+	payload = fields_size(m->payload, true);
+	if ((n = put_echo(m, req, payload, buf, cap)) == 0)
 		return 0;
-	put_hdr(buf, (uint8_t) rtag, req);
-	put_body(buf + PROTO_HDR_SIZE, req, 0);
-	p = buf + PROTO_HDR_SIZE + body;
-	switch ((enum proto_tag) req->tag)
-	{
-		case PROTO_EXISTS:
-			p[0] = resp->exists ? 1 : 0;
-			break;
-		case PROTO_NBLOCKS:
-			put_be32(p, resp->nblocks);
-			break;
-		case PROTO_RESET_UNLOGGED:
-			put_be32(p, resp->count);
-			break;
-		case PROTO_GETPAGE:
-			memcpy(p, resp->page, PROTO_PAGE_SIZE);
-			break;
-		case PROTO_DBSIZE:
-			put_be64(p, (uint64_t) resp->dbsize);
-			break;
-		case PROTO_CREATE:
-		case PROTO_WRITE:
-		case PROTO_EXTEND:
-		case PROTO_TRUNCATE:
-		case PROTO_UNLINK:
-		case PROTO_DROPDB:
-			put_be64(p, resp->stored_lsn);
-			break;
-		default:
-			break;
-	}
-	return (size_t) (PROTO_HDR_SIZE + body + payload);
+	if (put_fields(buf + n, m->payload, resp, true) != payload)
+		return 0;
+	return n + payload;
 }
 
 size_t
 proto_encode_getpage_head(const struct proto_req *req, uint8_t *buf, size_t cap)
 {
-	int			body = body_size(PROTO_GETPAGE, 0);
-
-	if (req->tag != PROTO_GETPAGE || (size_t) (PROTO_HDR_SIZE + body) > cap)
+	if (req->tag != PROTO_GETPAGE)
 		return 0;
-	put_hdr(buf, (uint8_t) proto_resp_tag(PROTO_GETPAGE), req);
-	put_body(buf + PROTO_HDR_SIZE, req, 0);
-	return (size_t) (PROTO_HDR_SIZE + body);
+	return put_echo(msg_of_tag(PROTO_GETPAGE), req, 0, buf, cap);
 }
 
 size_t
@@ -428,74 +416,43 @@ proto_encode_error(const struct proto_req *req, uint16_t code, const char *msg,
 	return PROTO_HDR_SIZE + 3 + mlen;
 }
 
+static int
+decode_error(const uint8_t *buf, size_t len, struct proto_resp *resp)
+{
+	/* u16 code, then text that must end with the frame's last byte */
+	if (len < PROTO_HDR_SIZE + 3 || buf[len - 1] != '\0' ||
+		memchr(buf + PROTO_HDR_SIZE + 2, '\0', len - PROTO_HDR_SIZE - 2) !=
+		buf + len - 1)
+		return STRATA_EPROTO;
+	resp->req.tag = 0;
+	resp->errcode = get_be16(buf + PROTO_HDR_SIZE);
+	resp->errmsg = (const char *) buf + PROTO_HDR_SIZE + 2;
+	return 0;
+}
+
 int
 proto_decode_resp(const uint8_t *buf, size_t len, struct proto_resp *resp)
 {
-	int			qtag;
-	int			body;
-	int			payload;
-	const uint8_t *p;
+	const struct msg *m;
+	size_t		body;
 
 	memset(resp, 0, sizeof(*resp));
 	if (len < PROTO_HDR_SIZE)
 		return STRATA_EPROTO;
 	resp->tag = buf[0];
 	get_hdr(buf, &resp->req);
-
 	if (resp->tag == PROTO_R_ERROR)
-	{
-		/* u16 code, then text that must end with the frame's last byte */
-		if (len < PROTO_HDR_SIZE + 3 || buf[len - 1] != '\0' ||
-			memchr(buf + PROTO_HDR_SIZE + 2, '\0', len - PROTO_HDR_SIZE - 2) !=
-			buf + len - 1)
-			return STRATA_EPROTO;
-		resp->req.tag = 0;
-		resp->errcode = get_be16(buf + PROTO_HDR_SIZE);
-		resp->errmsg = (const char *) buf + PROTO_HDR_SIZE + 2;
-		return 0;
-	}
+		return decode_error(buf, len, resp);
 
-	qtag = req_tag_of_resp(resp->tag);
-	if (qtag < 0)
+	m = msg_of_resp_tag(resp->tag);
+	if (m == NULL || m->payload_variable)
 		return STRATA_EPROTO;
-	resp->req.tag = (uint8_t) qtag;
-	body = body_size((uint8_t) qtag, 0);
-	payload = payload_size((uint8_t) qtag);
-	if (payload < 0 || len != (size_t) (PROTO_HDR_SIZE + body + payload))
+	resp->req.tag = m->tag;
+	body = fields_size(m->body, false);
+	if (len != PROTO_HDR_SIZE + body + fields_size(m->payload, true))
 		return STRATA_EPROTO;
-	get_body(buf + PROTO_HDR_SIZE, &resp->req, 0);
-	p = buf + PROTO_HDR_SIZE + body;
-	switch ((enum proto_tag) qtag)
-	{
-		case PROTO_EXISTS:
-			if (p[0] > 1)
-				return STRATA_EPROTO;
-			resp->exists = p[0];
-			break;
-		case PROTO_NBLOCKS:
-			resp->nblocks = get_be32(p);
-			break;
-		case PROTO_RESET_UNLOGGED:
-			resp->count = get_be32(p);
-			break;
-		case PROTO_GETPAGE:
-			resp->page = p;
-			break;
-		case PROTO_DBSIZE:
-			resp->dbsize = (int64_t) get_be64(p);
-			break;
-		case PROTO_CREATE:
-		case PROTO_WRITE:
-		case PROTO_EXTEND:
-		case PROTO_TRUNCATE:
-		case PROTO_UNLINK:
-		case PROTO_DROPDB:
-			resp->stored_lsn = get_be64(p);
-			break;
-		default:
-			break;
-	}
-	return 0;
+	(void) get_fields(buf + PROTO_HDR_SIZE, m->body, &resp->req, false);	/* no bools */
+	return get_fields(buf + PROTO_HDR_SIZE + body, m->payload, resp, true);
 }
 
 int

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include "codec.h"
 #include "identity.h"
 #include "import.h"
+#include "options.h"
 #include "pagesvc.h"
 #include "server.h"
 #include "slog.h"
@@ -161,41 +161,36 @@ refuse_old_format(const char *datadir)
 	return STRATA_EVERSION;
 }
 
+/* --log-level: applied at once, so later option errors are logged at it */
+static int
+set_log_level(const char *arg)
+{
+	if (slog_parse_level(arg) < 0)
+	{
+		fprintf(stderr, "stratad: unknown log level \"%s\"\n", arg);
+		return -1;
+	}
+	slog_set_level((enum slog_level) slog_parse_level(arg));
+	return 0;
+}
+
+static int
+set_compression(const char *arg)
+{
+	enum codec	codec;
+
+	if (codec_parse(arg, &codec) != 0)
+	{
+		fprintf(stderr, "stratad: --compression takes lz4, zstd or none\n");
+		return -1;
+	}
+	codec_set_default(codec);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"datadir", required_argument, NULL, 'D'},
-		{"socket-dir", required_argument, NULL, 1},
-		{"port", required_argument, NULL, 2},
-		{"listen-tcp", required_argument, NULL, 3},
-		{"token", required_argument, NULL, 4},
-		{"http", required_argument, NULL, 5},
-		{"http-any-port", no_argument, NULL, 6},
-		{"pgdata", required_argument, NULL, 7},
-		{"postmaster-fd", required_argument, NULL, 8},
-		{"log", required_argument, NULL, 9},
-		{"log-level", required_argument, NULL, 10},
-		{"sync-interval-ms", required_argument, NULL, 11},
-		{"import-only", no_argument, NULL, 12},
-		{"rw-grace-ms", required_argument, NULL, 13},
-		{"checkpoint-distance", required_argument, NULL, 14},
-		{"checkpoint-timeout-s", required_argument, NULL, 15},
-		{"compaction-threshold", required_argument, NULL, 16},
-		{"compaction-target-size", required_argument, NULL, 17},
-		{"image-creation-threshold", required_argument, NULL, 18},
-		{"compaction-period-ms", required_argument, NULL, 19},
-		{"gc-horizon", required_argument, NULL, 20},
-		{"gc-verify", no_argument, NULL, 21},
-		{"gc-compaction", required_argument, NULL, 22},
-		{"max-batch-size", required_argument, NULL, 23},
-		{"pipelining", required_argument, NULL, 24},
-		{"read-workers", required_argument, NULL, 25},
-		{"pitr-interval-s", required_argument, NULL, 26},
-		{"compression", required_argument, NULL, 27},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	const char *socket_dir = NULL;
 	const char *tcp = NULL;
 	const char *http_addr = "127.0.0.1:9898";
@@ -204,13 +199,45 @@ main(int argc, char **argv)
 	int			any_port = 0;
 	int			import_only = 0;
 	int			pm_fd = -1;
+	int			noperands;
 	int			pidfd;
-	int			c;
 	int			rc = 1;
 	struct tl_conf conf;
 	struct event *ev_term = NULL,
 			   *ev_int = NULL,
 			   *ev_pm = NULL;
+	const struct opt_spec opts[] = {
+		OPT("datadir", 'D', OPT_STRING, &srv.datadir),
+		OPT("socket-dir", 0, OPT_STRING, &socket_dir),
+		OPT("port", 0, OPT_INT, &srv.port),
+		OPT("listen-tcp", 0, OPT_STRING, &tcp),
+		OPT("token", 0, OPT_STRING, &srv.token),
+		OPT("http", 0, OPT_STRING, &http_addr),
+		OPT("http-any-port", 0, OPT_FLAG, &any_port),
+		OPT("pgdata", 0, OPT_STRING, &pgdata),
+		OPT("postmaster-fd", 0, OPT_INT, &pm_fd),
+		OPT("log", 0, OPT_STRING, &logfile),
+		OPT_CALLBACK("log-level", set_log_level),
+		OPT("sync-interval-ms", 0, OPT_INT, &srv.sync_interval_ms),
+		OPT("import-only", 0, OPT_FLAG, &import_only),
+		OPT("rw-grace-ms", 0, OPT_INT, &srv.rw_grace_ms),
+		OPT("checkpoint-distance", 0, OPT_U64, &conf.freeze_bytes),
+		OPT("checkpoint-timeout-s", 0, OPT_U32, &conf.freeze_seconds),
+		OPT("compaction-threshold", 0, OPT_U32, &conf.compaction_threshold),
+		OPT("compaction-target-size", 0, OPT_U64, &conf.target_layer_bytes),
+		OPT("image-creation-threshold", 0, OPT_U32, &conf.image_threshold),
+		OPT("compaction-period-ms", 0, OPT_U32, &conf.compaction_period_ms),
+		OPT("gc-horizon", 0, OPT_U64, &conf.gc_horizon),
+		OPT("gc-verify", 0, OPT_FLAG, &conf.gc_verify),
+		OPT("gc-compaction", 0, OPT_ON_OFF, &conf.gc_compaction),
+		OPT("max-batch-size", 0, OPT_INT, &srv.max_batch_size),
+		OPT("pipelining", 0, OPT_ON_OFF, &srv.pipelining),
+		OPT("read-workers", 0, OPT_INT, &srv.read_workers),
+		OPT("pitr-interval-s", 0, OPT_U32, &conf.pitr_seconds),
+		OPT_CALLBACK("compression", set_compression),
+		OPT("help", 'h', OPT_HELP, NULL),
+		OPT_END,
+	};
 
 	srv.port = PROTO_DEFAULT_PORT;
 	srv.sync_interval_ms = 1000;
@@ -219,127 +246,21 @@ main(int argc, char **argv)
 	srv.pipelining = 1;
 	srv.read_workers = 2;
 	tl_conf_default(&conf);
-	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1)
+	switch (opt_parse("stratad", opts, argc, argv, &noperands))
 	{
-		switch (c)
-		{
-			case 'D':
-				srv.datadir = optarg;
-				break;
-			case 1:
-				socket_dir = optarg;
-				break;
-			case 2:
-				srv.port = atoi(optarg);
-				break;
-			case 3:
-				tcp = optarg;
-				break;
-			case 4:
-				srv.token = optarg;
-				break;
-			case 5:
-				http_addr = optarg;
-				break;
-			case 6:
-				any_port = 1;
-				break;
-			case 7:
-				pgdata = optarg;
-				break;
-			case 8:
-				pm_fd = atoi(optarg);
-				break;
-			case 9:
-				logfile = optarg;
-				break;
-			case 10:
-				if (slog_parse_level(optarg) < 0)
-				{
-					fprintf(stderr, "stratad: unknown log level \"%s\"\n", optarg);
-					return 2;
-				}
-				slog_set_level((enum slog_level) slog_parse_level(optarg));
-				break;
-			case 11:
-				srv.sync_interval_ms = atoi(optarg);
-				break;
-			case 12:
-				import_only = 1;
-				break;
-			case 13:
-				srv.rw_grace_ms = atoi(optarg);
-				break;
-			case 14:
-				conf.freeze_bytes = strtoull(optarg, NULL, 10);
-				break;
-			case 15:
-				conf.freeze_seconds = (uint32_t) atoi(optarg);
-				break;
-			case 16:
-				conf.compaction_threshold = (uint32_t) atoi(optarg);
-				break;
-			case 17:
-				conf.target_layer_bytes = strtoull(optarg, NULL, 10);
-				break;
-			case 18:
-				conf.image_threshold = (uint32_t) atoi(optarg);
-				break;
-			case 19:
-				conf.compaction_period_ms = (uint32_t) atoi(optarg);
-				break;
-			case 20:
-				conf.gc_horizon = strtoull(optarg, NULL, 10);
-				break;
-			case 26:
-				conf.pitr_seconds = (uint32_t) strtoul(optarg, NULL, 10);
-				break;
-			case 27:
-				{
-					enum codec	codec;
-
-					if (codec_parse(optarg, &codec) != 0)
-					{
-						fprintf(stderr, "stratad: --compression takes lz4, zstd or none\n");
-						return 2;
-					}
-					codec_set_default(codec);
-				}
-				break;
-			case 21:
-				conf.gc_verify = 1;
-				break;
-			case 22:
-				if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
-				{
-					fprintf(stderr, "stratad: --gc-compaction takes on or off\n");
-					return 2;
-				}
-				conf.gc_compaction = strcmp(optarg, "on") == 0;
-				break;
-			case 23:
-				srv.max_batch_size = atoi(optarg);
-				break;
-			case 24:
-				if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0)
-				{
-					fprintf(stderr, "stratad: --pipelining takes on or off\n");
-					return 2;
-				}
-				srv.pipelining = strcmp(optarg, "on") == 0;
-				break;
-			case 25:
-				srv.read_workers = atoi(optarg);
-				break;
-			case 'h':
-				usage(stdout);
-				return 0;
-			default:
-				usage(stderr);
-				return 2;
-		}
+		case OPT_DONE:
+			break;
+		case OPT_SHOW_HELP:
+			usage(stdout);
+			return OPT_EXIT_OK;
+		case OPT_BAD_VALUE:
+			return OPT_EXIT_USAGE;
+		case OPT_SHOW_VERSION:
+		case OPT_BAD_USAGE:
+			usage(stderr);
+			return OPT_EXIT_USAGE;
 	}
-	if (srv.datadir == NULL || optind != argc || srv.port <= 0 || srv.sync_interval_ms <= 0 ||
+	if (srv.datadir == NULL || noperands != 0 || srv.port <= 0 || srv.sync_interval_ms <= 0 ||
 		srv.max_batch_size < 1 || srv.max_batch_size > 1024 || srv.read_workers < 1 ||
 		srv.read_workers > 256)
 	{

@@ -31,7 +31,7 @@
 #include "strata_err.h"
 
 #define SEG_BLOCKS 131072		/* 1 GiB segments of 8 KiB blocks */
-#define BATCH_BYTES (4 * 1024 * 1024)
+#define BATCH_PAGES (4 * 1024 * 1024 / PROTO_PAGE_SIZE)	/* acknowledged together */
 
 struct relfile
 {
@@ -237,35 +237,76 @@ progress(int bar, uint64_t done, uint64_t total, double t0, int final)
 			 pct, mib, total / 1048576.0, rate);
 }
 
-static int
-commit(struct timeline *tl, const char *what)
+void
+import_loader_init(struct import_loader *ld, struct timeline *tl, uint32_t batch_pages,
+				   const char *what)
 {
-	int			err = tl_wait(tl);
+	ld->tl = tl;
+	ld->batch_pages = batch_pages;
+	ld->pending = 0;
+	ld->what = what;
+}
 
+int
+import_flush(struct import_loader *ld)
+{
+	int			err = tl_wait(ld->tl);
+
+	ld->pending = 0;
 	if (err != 0)
-		slog(SLOG_ERROR, "import: could not store %s: %s", what, strata_strerror(err));
+		slog(SLOG_ERROR, "import: could not store %s: %s", ld->what, strata_strerror(err));
 	return err;
+}
+
+int
+import_create(struct import_loader *ld, const struct proto_rel *rel, lsn_t lsn, uint8_t flags)
+{
+	struct proto_req req = {.tag = PROTO_CREATE, .rel = *rel, .request_lsn = lsn, .flags = flags};
+	lsn_t		stored;
+	uint64_t	ticket;
+	int			err;
+
+	if ((err = tl_prepare(ld->tl, &req, &stored, &ticket)) != 0)
+	{
+		slog(SLOG_ERROR, "import: could not create the relation of %s: %s", ld->what,
+			 strata_strerror(err));
+		return err;
+	}
+	return import_flush(ld);
+}
+
+int
+import_page(struct import_loader *ld, const struct proto_rel *rel, uint32_t blk, lsn_t lsn,
+			const uint8_t *page)
+{
+	struct proto_req req = {.tag = PROTO_EXTEND, .rel = *rel, .request_lsn = lsn,
+	.blk = blk, .page = page};
+	lsn_t		stored;
+	uint64_t	ticket;
+	int			err;
+
+	if ((err = tl_prepare(ld->tl, &req, &stored, &ticket)) != 0)
+	{
+		slog(SLOG_ERROR, "import: could not store block %u of \"%s\": %s",
+			 blk, ld->what, strata_strerror(err));
+		return err;
+	}
+	if (++ld->pending >= ld->batch_pages)
+		return import_flush(ld);
+	return 0;
 }
 
 /* One fork: CREATE, then every block of its segments (consecutive in l). */
 static int
-import_fork(struct timeline *tl, const struct filelist *l, size_t first, size_t last,
+import_fork(struct import_loader *ld, const struct filelist *l, size_t first, size_t last,
 			lsn_t redo, uint64_t *pages, uint64_t *done, int bar, double t0)
 {
-	struct proto_req req;
-	lsn_t		lsn;
-	uint64_t	ticket;
-	uint64_t	batch = 0;
+	const struct proto_rel *rel = &l->f[first].rel;
 	uint8_t		page[PROTO_PAGE_SIZE];
 	int			err;
 
-	memset(&req, 0, sizeof(req));
-	req.tag = PROTO_CREATE;
-	req.rel = l->f[first].rel;
-	req.request_lsn = redo;
-	req.flags = PROTO_CREATE_TOLERATE_EXISTS;
-	if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0 ||
-		(err = commit(tl, l->f[first].path)) != 0)
+	ld->what = l->f[first].path;
+	if ((err = import_create(ld, rel, redo, PROTO_CREATE_TOLERATE_EXISTS)) != 0)
 		return err;
 
 	for (size_t i = first; i <= last; i++)
@@ -285,6 +326,7 @@ import_fork(struct timeline *tl, const struct filelist *l, size_t first, size_t 
 			slog(SLOG_ERROR, "import: could not open \"%s\": %s", rf->path, strerror(errno));
 			return STRATA_EIO;
 		}
+		ld->what = rf->path;
 		for (uint64_t b = 0; b < rf->size / PROTO_PAGE_SIZE; b++)
 		{
 			if (pread(fd, page, sizeof(page), b * PROTO_PAGE_SIZE) != (ssize_t) sizeof(page))
@@ -294,24 +336,15 @@ import_fork(struct timeline *tl, const struct filelist *l, size_t first, size_t 
 				close(fd);
 				return STRATA_EIO;
 			}
-			req.tag = PROTO_EXTEND;
-			req.blk = (uint32_t) (rf->segno * (uint64_t) SEG_BLOCKS + b);
-			req.page = page;
-			if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0)
+			err = import_page(ld, rel, (uint32_t) (rf->segno * (uint64_t) SEG_BLOCKS + b),
+							  redo, page);
+			if (err != 0)
 			{
-				slog(SLOG_ERROR, "import: could not store block %u of \"%s\": %s",
-					 req.blk, rf->path, strata_strerror(err));
 				close(fd);
 				return err;
 			}
 			(*pages)++;
 			*done += PROTO_PAGE_SIZE;
-			batch += PROTO_PAGE_SIZE;
-			if (batch >= BATCH_BYTES && (batch = 0, err = commit(tl, rf->path)) != 0)
-			{
-				close(fd);
-				return err;
-			}
 			progress(bar, *done, l->bytes, t0, 0);
 		}
 		close(fd);
@@ -381,6 +414,7 @@ import_run(struct registry *reg, struct identity *id, const char *datadir,
 	struct timeline *tl = registry_timeline(reg, id->tenant, id->timeline);
 	struct tenant *tenant = registry_tenant(reg, id->tenant);
 	struct filelist l = {0};
+	struct import_loader ld;
 	ControlFileData *cf;
 	bool		crc_ok;
 	lsn_t		redo;
@@ -454,6 +488,7 @@ import_run(struct registry *reg, struct identity *id, const char *datadir,
 	id->import = IMPORT_RUNNING;
 	if ((err = identity_save(datadir, id)) != 0)
 		goto done;
+	import_loader_init(&ld, tl, BATCH_PAGES, pgdata);
 	slog(SLOG_INFO, "import: importing %zu relation files (%.1f MiB) from \"%s\" at LSN %s",
 		 l.n, l.bytes / 1048576.0, pgdata, lsn_format(redo, lsnbuf));
 
@@ -468,14 +503,15 @@ import_run(struct registry *reg, struct identity *id, const char *datadir,
 			last++;
 		if (first >= l.n / 2 && first > 0)
 			fs_kill_point("import-mid");
-		err = import_fork(tl, &l, first, last, redo, pages, &done, bar, t0);
+		err = import_fork(&ld, &l, first, last, redo, pages, &done, bar, t0);
 		if (err != 0)
 			goto done;
 		progress(bar, done, l.bytes, t0, 0);
 		first = last + 1;
 	}
 	/* into layer files, durably (the logs too, in case of a crash before that) */
-	if ((err = commit(tl, "the last batch")) != 0 || (err = tl_sync(tl)) != 0 ||
+	ld.what = "the last batch";
+	if ((err = import_flush(&ld)) != 0 || (err = tl_sync(tl)) != 0 ||
 		(err = tl_checkpoint(tl)) != 0)
 		goto done;
 	progress(bar, l.bytes, l.bytes, t0, 1);

@@ -22,8 +22,40 @@
 #include <stdint.h>
 
 #include "identity.h"
+#include "lsn.h"
+#include "proto.h"
 
 struct registry;
+struct timeline;
+
+/*
+ * Bulk loading of page images into an offline timeline (no event loop:
+ * tl_wait() does the group writes), as the import does it; shared with
+ * bench/enginebench.c so the benchmark measures the import's own path.
+ * Pages are appended one by one and acknowledged in groups of
+ * batch_pages, as the page service acknowledges a loop iteration's
+ * writes.  Each call logs its failure at ERROR, naming what (the source
+ * file, or what the caller set), and returns the strata_err.
+ * The loader is the caller's; it borrows tl and what.
+ */
+struct import_loader
+{
+	struct timeline *tl;
+	uint32_t	batch_pages;	/* wait for the writer after this many */
+	uint32_t	pending;		/* pages appended since the last wait */
+	const char *what;			/* the source, for messages */
+};
+
+extern void import_loader_init(struct import_loader *ld, struct timeline *tl,
+							   uint32_t batch_pages, const char *what);
+/* CREATE rel at lsn (flags: PROTO_CREATE_*) and wait until it is acknowledged. */
+extern int	import_create(struct import_loader *ld, const struct proto_rel *rel, lsn_t lsn,
+						  uint8_t flags);
+/* Append page (PROTO_PAGE_SIZE bytes) as block blk of rel at lsn: an EXTEND. */
+extern int	import_page(struct import_loader *ld, const struct proto_rel *rel, uint32_t blk,
+						lsn_t lsn, const uint8_t *page);
+/* Wait until everything appended is acknowledged (in the kernel, not synced). */
+extern int	import_flush(struct import_loader *ld);
 
 extern int	import_run(struct registry *reg, struct identity *id, const char *datadir,
 					   const char *pgdata, int progress_bar, uint64_t *pages);

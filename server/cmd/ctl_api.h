@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * ctl_api.h
+ *	  stratactl's commands that ask a running stratad's management API:
+ *	  status, tenant, timeline, layers, checkpoint, compact and gc.
+ *
+ * The API is found from --http, or else from the status file a running
+ * stratad keeps in its data directory (-D DIR or $PGDATA: a compute's data
+ * directory, whose sidecar lives in DIR/pg_strata, or a sidecar's own).
+ * The default tenant and timeline are the ones that stratad serves.
+ *
+ * Each command prints its result on stdout (rows, or JSON with --json),
+ * its errors on stderr, and returns the process exit code: OPT_EXIT_OK,
+ * OPT_EXIT_FAIL (stratad not found or not answering, or the API refused)
+ * or OPT_EXIT_USAGE (a bad subcommand).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_CTL_API_H
+#define STRATA_CTL_API_H
+
+/* The options of a stratactl invocation; strings borrowed from argv/environ. */
+struct ctl_args
+{
+	const char *datadir;		/* -D, else $PGDATA; NULL if neither */
+	const char *http;			/* --http HOST:PORT, or NULL */
+	const char *tenant;			/* --tenant, or NULL: stratad's own */
+	const char *timeline;		/* --timeline, or NULL: stratad's own */
+	const char *ancestor;		/* --ancestor (timeline create) */
+	const char *lsn;			/* --lsn (timeline create) */
+	int			as_json;		/* --json */
+	int			top;			/* --top (page-trace) */
+};
+
+/*
+ * A command: cmd is its name, argv[0..argc) the operands after it.
+ * ctl_timeline_op serves layers, checkpoint, compact and gc.
+ */
+extern int	ctl_status(const char *cmd, const struct ctl_args *a, int argc, char **argv);
+extern int	ctl_tenant(const char *cmd, const struct ctl_args *a, int argc, char **argv);
+extern int	ctl_timeline(const char *cmd, const struct ctl_args *a, int argc, char **argv);
+extern int	ctl_timeline_op(const char *cmd, const struct ctl_args *a, int argc, char **argv);
+
+#endif							/* STRATA_CTL_API_H */

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * ctl_http.h
+ *	  stratactl's HTTP client for stratad's management API.
+ *
+ * One blocking HTTP/1.0 request per call, over a fresh TCP connection to
+ * "HOST:PORT"; the reply is read until the server closes.  Enough for a
+ * command-line tool talking to one local API, and nothing more: no TLS,
+ * no redirects, no chunked bodies.  Failures are not printed: callers
+ * say what could not be reached.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STRATA_CTL_HTTP_H
+#define STRATA_CTL_HTTP_H
+
+/*
+ * Send method path (with body as application/json, or none if NULL) to
+ * addr.  Returns the reply body, NUL-terminated, which the caller frees;
+ * NULL if addr is malformed, stratad cannot be reached or the reply is not
+ * HTTP.  *status gets the reply's status code (0 if none).
+ */
+extern char *ctl_http_request(const char *addr, const char *method, const char *path,
+							  const char *body, int *status);
+
+/* GET path; the body of a 200 reply (caller frees), else NULL. */
+extern char *ctl_http_get(const char *addr, const char *path);
+
+#endif							/* STRATA_CTL_HTTP_H */
