@@ -296,8 +296,15 @@ tl_open_dir(struct timeline *tl, const struct manifest *mf)
 		int			last = i + 1 == nlogs;
 
 		snprintf(path, sizeof(path), "%s/%s", tl->dir, logs[i]);
-		if ((err = inmem_open_log(path, tl->tenant_id, tl->id, tl->disk_consistent_lsn, last,
-								  tl->conf.bufsize, tl_writer_notify, tl, &m)) != 0)
+		err = inmem_open_log(path, tl->tenant_id, tl->id, tl->disk_consistent_lsn, last,
+							 tl->conf.bufsize, tl_writer_notify, tl, &m);
+		if (err == STRATA_ENOTFOUND && last)
+		{
+			/* an interrupted creation, removed: tl_finish_open starts anew */
+			err = 0;
+			break;
+		}
+		if (err != 0)
 			break;
 		if (!last)
 		{

@@ -253,46 +253,86 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 			 struct inmem **out)
 {
 	char		path[PATH_MAX];
+	char		tmp[PATH_MAX + 4];
 	uint8_t		h[INMEM_HDR_SIZE];
 	struct inmem *m;
 	int			err;
 
 	snprintf(path, sizeof(path), "%s/log-%016llX", dir, (unsigned long long) lsn_start);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	m = inmem_alloc(path);
 	if (m == NULL)
 		return STRATA_ENOMEM;
 	m->lsn_start = lsn_start;
-	m->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	/*
+	 * The header reaches the disk under a temporary name and the log
+	 * appears under its own name only by rename, so a crash at any moment
+	 * leaves either no log or one with a durable header (a leftover .tmp is
+	 * removed at the next load).  Never an existing log's name: that log
+	 * may hold acknowledged records.
+	 */
+	(void) unlink(tmp);
+	m->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (m->fd < 0)
 	{
 		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
-		slog(SLOG_ERROR, "could not create write log \"%s\": %m", path);
+		slog(SLOG_ERROR, "could not create write log \"%s\": %m", tmp);
 		goto fail;
 	}
 	encode_header(h, tenant, timeline, lsn_start);
 	if (pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fdatasync(m->fd) != 0)
 	{
 		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
-		slog(SLOG_ERROR, "could not write write log \"%s\": %m", path);
+		slog(SLOG_ERROR, "could not write write log \"%s\": %m", tmp);
+		goto fail_unlink;
+	}
+	if (fs_rename_noreplace(tmp, path) != 0)
+	{
+		err = errno == EEXIST ? STRATA_EEXIST : errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not rename write log \"%s\" to \"%s\": %m", tmp, path);
 		goto fail_unlink;
 	}
 	if ((err = fs_fsync_dir(dir)) != 0)
-		goto fail_unlink;
+	{
+		/* the name may or may not be durable: it holds nothing yet, so go */
+		(void) unlink(path);
+		goto fail;
+	}
 	m->end = m->visible = INMEM_HDR_SIZE;
 	m->bufsize = bufsize;
 	m->notify = notify;
 	m->notify_arg = arg;
 	if ((err = bw_open(m->fd, m->end, bufsize, m->path, notify, arg, &m->bw)) != 0)
-		goto fail_unlink;
+	{
+		(void) unlink(path);
+		goto fail;
+	}
 	map_file(m, INMEM_MAP_MAX);
 	*out = m;
 	return 0;
 
 fail_unlink:
-	(void) unlink(path);
+	(void) unlink(tmp);
 fail:
 	inmem_free(m, 0);
 	return err;
+}
+
+/* The first len bytes of fd are zero (a file whose header never got written). */
+static int
+all_zero_prefix(int fd, off_t len)
+{
+	uint8_t		b[INMEM_HDR_SIZE];
+
+	if (len <= 0)
+		return 1;
+	if (pread(fd, b, (size_t) len, 0) != (ssize_t) len)
+		return 0;
+	for (off_t i = 0; i < len; i++)
+		if (b[i] != 0)
+			return 0;
+	return 1;
 }
 
 int
@@ -314,6 +354,27 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	{
 		slog(SLOG_ERROR, "could not open write log \"%s\": %m", path);
 		err = STRATA_EIO;
+		goto fail;
+	}
+	if (st.st_size < INMEM_HDR_SIZE && open_for_append && all_zero_prefix(m->fd, st.st_size))
+	{
+		/*
+		 * Versions before logs were created by rename could die between
+		 * creating the newest log and its header reaching the disk.  No
+		 * record is ever acknowledged before the header is durable, so
+		 * such a log holds nothing acknowledged: it is removed, and a new
+		 * one is started.  Anywhere else a short file is corruption.
+		 */
+		slog(SLOG_WARNING, "write log \"%s\" is %lld bytes, shorter than its header: its "
+			 "creation was interrupted and it holds no record; removing it", path,
+			 (long long) st.st_size);
+		if (unlink(path) != 0)
+		{
+			slog(SLOG_ERROR, "could not remove write log \"%s\": %m", path);
+			err = STRATA_EIO;
+			goto fail;
+		}
+		err = STRATA_ENOTFOUND;
 		goto fail;
 	}
 	if (pread(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || memcmp(h, LOG_MAGIC, 8) != 0)

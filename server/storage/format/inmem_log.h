@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * inmem.h
+ * inmem_log.h
  *	  An in-memory layer: the versions a timeline received since its last
  *	  freeze, indexed in memory, their values in an ephemeral file that is
  *	  also the write log (ARCHITECTURE.md 5.2).
@@ -14,9 +14,14 @@
  *	  0 4 record length (all fields), 4 18 key (key.h, big-endian),
  *	  22 8 LSN, 30 n value (value.h: kind, will_init, payload),
  *	  30+n 4 CRC-32C of bytes 0..29+n
- * Replay (inmem_open_log) indexes records in order and cuts the file at
- * the first short, oversized or CRC-failing record (a torn tail, logged
- * with file and offset).  A bad header refuses to open.
+ * A log is created under "<name>.tmp", its header written and fdatasynced,
+ * then renamed to its name (never over an existing one) and the directory
+ * fsynced: a log under its own name always has a durable header.  Replay
+ * (inmem_open_log) indexes records in order and cuts the file at the first
+ * short, oversized or CRC-failing record (a torn tail, logged with file and
+ * offset).  A bad header refuses to open, except that the newest log
+ * shorter than a header and all zeros (left by versions that created the
+ * file before writing its header) is removed: it cannot hold a record.
  *
  * Reads come from a read-only shared mapping of the file (no syscall, no
  * copy through a buffer), falling back to pread when it cannot be mapped.
@@ -41,8 +46,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#ifndef STRATA_INMEM_H
-#define STRATA_INMEM_H
+#ifndef STRATA_INMEM_LOG_H
+#define STRATA_INMEM_LOG_H
 
 #include <limits.h>
 #include <stdatomic.h>
@@ -129,7 +134,11 @@ struct inmem
 	_Atomic int drop_file;		/* flushed: remove the log with the last ref */
 };
 
-/* Create a new log (fsynced header, directory fsynced) and open it for appends. */
+/*
+ * Create a new log (header fsynced under a temporary name, renamed, the
+ * directory fsynced) and open it for appends.  STRATA_EEXIST if a log with
+ * that start exists; ENOSPC, EIO.
+ */
 extern int	inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[16],
 						 lsn_t lsn_start, size_t bufsize, bw_notify_fn notify, void *arg,
 						 struct inmem **out);
@@ -138,6 +147,8 @@ extern int	inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t
  * Replay an existing log.  Versions below skip_below (already in layer
  * files) are not indexed.  The result is FROZEN unless open_for_append, in
  * which case appends continue after the last good record.
+ * STRATA_ENOTFOUND (open_for_append only): the log was shorter than its
+ * header and all zeros, an interrupted creation; it has been removed.
  */
 extern int	inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timeline[16],
 						   lsn_t skip_below, int open_for_append, size_t bufsize,
@@ -198,4 +209,4 @@ extern int	inmem_read_value(struct inmem *m, const struct inmem_version *v, uint
 /* All keys sorted (malloc'd array of pointers; caller frees), for flushes and scans. */
 extern int	inmem_sorted_keys(const struct inmem *m, struct inmem_key ***out, uint32_t *n);
 
-#endif							/* STRATA_INMEM_H */
+#endif							/* STRATA_INMEM_LOG_H */

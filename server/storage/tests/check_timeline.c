@@ -99,22 +99,30 @@ open_reg(const struct tl_conf *c)
 	return reg;
 }
 
-static int
-count_files(const char *prefix)
+/* TL1's directory. */
+static void
+tl1_dir(char *dir, size_t len)
 {
-	char		dir[512];
 	char		hex[33];
 	char		thex[33];
-	DIR		   *d;
-	struct dirent *de;
-	int			n = 0;
 
 	for (int i = 0; i < 16; i++)
 	{
 		snprintf(hex + 2 * i, 3, "%02x", TL1[i]);
 		snprintf(thex + 2 * i, 3, "%02x", TENANT[i]);
 	}
-	snprintf(dir, sizeof(dir), "%s/tenants/%s/timelines/%s", test_dir, thex, hex);
+	snprintf(dir, len, "%s/tenants/%s/timelines/%s", test_dir, thex, hex);
+}
+
+static int
+count_files(const char *prefix)
+{
+	char		dir[512];
+	DIR		   *d;
+	struct dirent *de;
+	int			n = 0;
+
+	tl1_dir(dir, sizeof(dir));
 	d = opendir(dir);
 	ck_assert_ptr_nonnull(d);
 	while ((de = readdir(d)) != NULL)
@@ -167,6 +175,89 @@ START_TEST(test_write_read_restart)
 	ck_assert_uint_eq(get_le32(out), 7);
 	ck_assert_uint_eq(tl_nforks(tl), 1);
 	registry_close(reg, 0);
+}
+END_TEST
+
+/*
+ * A crash while a new write log was being created (issue 12, 1): earlier
+ * versions created the file before writing its header, so a kill -9 there
+ * left an empty newest log and the next start found the timeline broken.
+ * Such a log holds no record; the timeline must load with everything.
+ * A leftover temporary log goes too.
+ */
+START_TEST(test_interrupted_log_creation)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	uint8_t		page[PROTO_PAGE_SIZE];
+	uint8_t		out[PROTO_PAGE_SIZE];
+	char		dir[512];
+	char		path[700];
+	int			fd;
+
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 100, NULL, NULL), 0);
+	fill_page(page, 5);
+	ck_assert_int_eq(change(tl, PROTO_EXTEND, 0, 0, 200, page, NULL), 0);
+	registry_close(reg, 0);
+	ck_assert_int_eq(count_files("log-"), 1);
+
+	tl1_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/log-00000000FFFFFFFF", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/log-00000000FFFFFFF0.tmp", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "STRATAWL", 8), 8);
+	close(fd);
+
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(atomic_load(&tl->state), TL_ACTIVE);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 0, LSN_MAX, out), 0);
+	ck_assert_mem_eq(out, page, PROTO_PAGE_SIZE);
+	fill_page(page, 6);
+	ck_assert_int_eq(change(tl, PROTO_WRITE, 0, 0, 300, page, NULL), 0);
+	registry_close(reg, 0);
+	/* the empty log and the temporary one are gone, a new log took over */
+	ck_assert_int_eq(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/log-00000000FFFFFFFF", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 0, LSN_MAX, out), 0);
+	ck_assert_uint_eq(get_le32(out), 6);
+	registry_close(reg, 0);
+}
+END_TEST
+
+/* A short log that is not the newest, or not zeros, is corruption: broken. */
+START_TEST(test_short_log_is_corrupt)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	char		dir[512];
+	char		path[700];
+	int			fd;
+
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 100, NULL, NULL), 0);
+	registry_close(reg, 0);
+	tl1_dir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/log-00000000FFFFFFFF", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "garbage", 7), 7);
+	close(fd);
+	reg = open_reg(&c);
+	tl = registry_timeline(reg, TENANT, TL1);
+	ck_assert_int_eq(atomic_load(&tl->state), TL_BROKEN);
+	registry_close(reg, 0);
+	/* evidence kept */
+	ck_assert_int_eq(access(path, F_OK), 0);
 }
 END_TEST
 
@@ -791,6 +882,8 @@ check_timeline_suite(void)
 	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_write_read_restart);
+	tcase_add_test(tc, test_interrupted_log_creation);
+	tcase_add_test(tc, test_short_log_is_corrupt);
 	tcase_add_test(tc, test_flush_compact_image_gc);
 	tcase_add_test(tc, test_pitr_retention);
 	tcase_add_test(tc, test_gc_rewrite_name_collision);
