@@ -1,28 +1,20 @@
 /*-------------------------------------------------------------------------
  *
- * pagesvc.c
- *	  The page service (see pagesvc.h).
- *
- * Connection states:
- *
- *	STARTUP --unix peer ok--------------> QUERY --strata_pagestream--> COPY
- *	   |  \--TCP--> AUTH --token ok----/   |                          |
- *	   +--------- any violation, bad token or client exit ----------> CLOSING
- *
- * conn_process() performs the transitions; conn_close() enters CLOSING,
- * which flushes queued output (bounded by a timeout) and frees.
+ * exec.c
+ *	  The page service's batcher and executor (see pagesvc_internal.h).
  *
  * In COPY, two stages per connection (ARCHITECTURE.md, page service):
  *
- *	reader (conn_process): parses requests, throttles GETPAGEs, folds
- *	  consecutive GETPAGEs into the pending batch (max_batch_size); any
- *	  other request is a batch of its own.  It stops while the pending
- *	  batch is closed, i.e. while the executor has not taken it.
- *	executor (exec_start .. exec_finish): runs one batch: a vectored read
+ *	reader (conn.c, conn_process): parses requests, throttles GETPAGEs,
+ *	  and calls exec_add_request(), which folds consecutive GETPAGEs into
+ *	  the pending batch (max_batch_size); any other request is a batch of
+ *	  its own.  It stops while the pending batch is closed, i.e. while the
+ *	  executor has not taken it.
+ *	executor (exec_kick .. exec_done): runs one batch: a vectored read
  *	  (tl_pages_begin on the loop, tl_pages_finish on a read worker when
  *	  anything must come from history), then queues the responses in
  *	  request order.  A write waits for its group write's ack, a SYNC for
- *	  the sync thread.
+ *	  the sync thread (both through durable.h).
  *
  * The executor takes a strong timeline reference only around the storage
  * read; while a batch waits (for the handoff, the worker, the client to
@@ -31,82 +23,34 @@
  * pipelining off, the reader reads nothing while a batch executes or its
  * responses wait to be written (serial read -> execute -> flush).
  *
+ * Every request carries a timer state machine (enum rq_phase, rq_enter)
+ * whose phases feed srv->m; responses are encoded in the loop's scratch
+ * buffer, or straight into the output buffer (reply_ok).
+ *
  *-------------------------------------------------------------------------
  */
-#include "pagesvc.h"
 #include "pagesvc_internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
 
-#include "bytes.h"
 #include "clock.h"
-#include "key.h"
+#include "durable.h"
 #include "layerfile.h"
 #include "lsn.h"
 #include "pagetrace.h"
 #include "slog.h"
-#include "tenant.h"
-#include "timeline.h"
 #include "strata_err.h"
-#include "syncer.h"
-#include "throttle.h"
-
-#define STARTUP_MAX		10000
-#define QUERY_MAX		65536
-#define COPY_MAX		(PROTO_MAX_FRAME + 64)
-#define OUTPUT_PAUSE	(8 * 1024 * 1024)
-#define OUTPUT_RESUME	(1024 * 1024)
-#define CLOSE_TIMEOUT_S	5
-
-/* A request waiting for the group write or the sync thread. */
-struct waiter
-{
-	struct conn *conn;			/* NULL once the connection closed */
-	struct timeline *tl;		/* writes: borrowed; cleared when it stops */
-	struct proto_req req;
-	lsn_t		stored_lsn;
-	uint64_t	ticket;			/* writes: tl_ticket_status() */
-	uint64_t	target;			/* SYNC: the sync round that covers it */
-	int			submitted;		/* writes: handed to the writer */
-	int			err;			/* writes: the failure to answer */
-	struct waiter *next;
-};
+#include "timeline.h"
 
 const double server_exec_bucket_le[EXEC_BUCKETS] = {
 	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
 	0.025, 0.1, 1, 10,
 };
-
-static struct conn *conns;
-static uint64_t next_conn_id;
-static struct evconnlistener *unix_listener;
-static struct evconnlistener *tcp_listener;
-static struct event *flush_ev;
-static struct event *sync_timer;
-static struct waiter *write_waiters;
-static struct waiter **write_tail = &write_waiters;
-static struct waiter *sync_waiters;
-static uint64_t synced_round;
-static uint64_t acks_since_sync;
-static int	sync_running;
-static uint8_t frame[COPY_MAX];
-static uint8_t out[PROTO_HDR_SIZE + 64 + PROTO_PAGE_SIZE + 512];
-
-static void conn_process(struct conn *c);
-static void exec_kick(struct conn *c);
 
 /* ---------- timing ---------- */
 
@@ -152,8 +96,8 @@ batch_release(struct batch *b)
 }
 
 /* Requests dropped unanswered: account what they went through. */
-static void
-batch_cancel(struct server *srv, struct batch *b)
+void
+exec_batch_cancel(struct server *srv, struct batch *b)
 {
 	uint64_t	now = clock_mono_ns();
 
@@ -174,21 +118,15 @@ batch_cancel(struct server *srv, struct batch *b)
 	b->closed = 0;
 }
 
-/* Output drained: batches whose responses all reached the socket are flushed. */
-static void
-on_out_drain(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/*
+ * Output drained (conn.c counted it in out_drained): batches whose
+ * responses all reached the socket are flushed.
+ */
+void
+exec_drained(struct conn *c)
 {
-	struct conn *c = arg;
 	uint64_t	now;
 
-	(void) buf;
-	/* queued while the socket is not being waited on: write it this iteration */
-	if (info->n_added > 0 && c->write_ev && !(bufferevent_get_enabled(c->bev) & EV_WRITE) &&
-		!event_pending(c->write_ev, EV_WRITE, NULL))
-		event_active(c->write_ev, EV_WRITE, 0);
-	if (info->n_deleted == 0)
-		return;
-	c->out_drained += info->n_deleted;
 	if (c->fl_n == 0)
 		return;
 	now = clock_mono_ns();
@@ -223,10 +161,8 @@ flush_track(struct conn *c, uint32_t n, uint64_t now)
 	c->fl_n++;
 }
 
-/* ---------- output ---------- */
-
-static void
-batch_free(struct batch *b)
+void
+exec_batch_free(struct batch *b)
 {
 	free(b->r);
 	free(b->rd);
@@ -234,102 +170,6 @@ batch_free(struct batch *b)
 	b->r = NULL;
 	b->rd = NULL;
 	b->raw = NULL;
-}
-
-/* Free the connection once its output drained, or after a timeout. */
-static void
-conn_free(struct conn *c)
-{
-	for (struct waiter *w = write_waiters; w; w = w->next)
-		if (w->conn == c)
-			w->conn = NULL;
-	for (struct waiter *w = sync_waiters; w; w = w->next)
-		if (w->conn == c)
-			w->conn = NULL;
-	if (c->in_worker)
-	{
-		/* its read finishes (it holds the timeline only for that), then we go */
-		c->free_pending = 1;
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		return;
-	}
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->srv->m.connections--;
-	free(c->held);
-	if (c->throttle_ev)
-		event_free(c->throttle_ev);
-	if (c->write_ev)
-		event_free(c->write_ev);
-	if (c->owner && --c->srv->owner_conns == 0)
-		c->srv->owner_left = time(NULL);
-	if (c->pend)
-	{
-		batch_cancel(c->srv, c->pend);
-		batch_cancel(c->srv, c->exec);
-	}
-	batch_free(&c->bat[0]);
-	batch_free(&c->bat[1]);
-	free(c->pages);
-	hcache_shutdown(&c->hc);
-	bufferevent_free(c->bev);
-	free(c);
-}
-
-void
-conn_close(struct conn *c)
-{
-	struct timeval tv = {CLOSE_TIMEOUT_S, 0};
-
-	if (c->state == CONN_CLOSING)
-		return;
-	c->state = CONN_CLOSING;
-	bufferevent_disable(c->bev, EV_READ);
-	/* never hold a timeline while waiting for a client to read (I3) */
-	hcache_shutdown(&c->hc);
-	c->h = NULL;
-	if (c->pend)
-	{
-		batch_cancel(c->srv, c->pend);
-		if (!c->in_worker && !c->exec_busy)
-			batch_cancel(c->srv, c->exec);
-	}
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-	{
-		conn_free(c);
-		return;
-	}
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
-	bufferevent_enable(c->bev, EV_WRITE);
-}
-
-/* A protocol violation: 08P01, a log line, close. */
-void
-conn_violation(struct conn *c, const char *fmt, ...)
-{
-	char		msg[512];
-	va_list		ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	slog(SLOG_WARNING, "pagesvc: protocol violation, closing connection: %s conn=%llu app=%s",
-		 msg, (unsigned long long) c->id, c->app[0] ? c->app : "-");
-	c->srv->m.protocol_violations++;
-	pgwire_put_error(c, "FATAL", "08P01", msg);
-	conn_close(c);
-}
-
-static void
-shutting_down(struct conn *c)
-{
-	pgwire_put_error(c, "FATAL", "57P01", "terminating connection because the timeline is shutting down");
-	conn_close(c);
 }
 
 /* ---------- pagestream replies ---------- */
@@ -365,7 +205,7 @@ wire_code(int err)
 static void
 reply_frame(struct conn *c, size_t len)
 {
-	pgwire_put_msg(c, 'd', out, len);
+	pgwire_put_msg(c, 'd', c->loop->out, len);
 	c->out_queued += len + 5;
 }
 
@@ -382,7 +222,7 @@ reply_error(struct conn *c, const struct proto_req *req, int err, const char *de
 	c->srv->m.errors[code]++;
 	if (code == PROTO_E_IO_ERROR || code == PROTO_E_CORRUPT || code == PROTO_E_INTERNAL)
 		slog(SLOG_ERROR, "pagesvc: %s conn=%llu", msg, (unsigned long long) c->id);
-	n = proto_encode_error(req, code, msg, out, sizeof(out));
+	n = proto_encode_error(req, code, msg, c->loop->out, sizeof(c->loop->out));
 	reply_frame(c, n);
 }
 
@@ -391,8 +231,8 @@ static void
 reply_ok(struct conn *c, const struct proto_req *req, const struct proto_resp *resp)
 {
 	struct pgwire_msg m;
-	uint8_t    *buf = pgwire_begin_msg(c, sizeof(out), &m);
-	size_t		n = buf ? proto_encode_resp(req, resp, buf, sizeof(out)) : 0;
+	uint8_t    *buf = pgwire_begin_msg(c, sizeof(c->loop->out), &m);
+	size_t		n = buf ? proto_encode_resp(req, resp, buf, sizeof(c->loop->out)) : 0;
 
 	if (n == 0)
 	{
@@ -551,7 +391,7 @@ read_done(struct work *w)
 	c->in_worker = 0;
 	if (c->free_pending)
 	{
-		batch_cancel(c->srv, b);
+		exec_batch_cancel(c->srv, b);
 		c->exec_busy = 0;
 		conn_free(c);
 		return;
@@ -570,7 +410,7 @@ exec_getpages(struct conn *c, struct batch *b)
 
 	if (tl == NULL)
 	{
-		shutting_down(c);
+		conn_shutting_down(c);
 		exec_done(c);
 		return;
 	}
@@ -646,198 +486,26 @@ exec_getpages(struct conn *c, struct batch *b)
 	exec_done(c);
 }
 
-/* ---------- group writes and syncs ---------- */
-
-/* Answered waiters: their connections' executors take the next batch. */
-static void
-finish_waiters(struct waiter *done)
-{
-	while (done)
-	{
-		struct waiter *next = done->next;
-
-		if (done->conn)
-			exec_done(done->conn);
-		free(done);
-		done = next;
-	}
-}
-
-/* Answer the writes of tl whose group reached the kernel (or failed). */
-static void
-on_tl_progress(struct timeline *tl, void *arg)
-{
-	struct waiter **pp = &write_waiters;
-	struct waiter *done = NULL;
-	struct waiter **dtail = &done;
-
-	(void) arg;
-	while (*pp)
-	{
-		struct waiter *w = *pp;
-		int			st = w->tl == tl ? tl_ticket_status(tl, w->ticket) : 0;
-
-		if (w->tl != tl || st == 0)
-		{
-			pp = &w->next;
-			continue;
-		}
-		*pp = w->next;
-		w->next = NULL;
-		w->err = st < 0 ? st : 0;
-		*dtail = w;
-		dtail = &w->next;
-	}
-	write_tail = &write_waiters;
-	while (*write_tail)
-		write_tail = &(*write_tail)->next;
-	for (struct waiter *x = done; x; x = x->next)
-	{
-		if (x->conn == NULL)
-			continue;
-		if (x->err != 0)
-			reply_error(x->conn, &x->req, x->err, NULL);
-		else
-		{
-			acks_since_sync++;
-			reply_lsn(x->conn, &x->req, x->stored_lsn, tl);
-		}
-	}
-	finish_waiters(done);
-}
-
-/* End of a loop iteration: hand every timeline's group to its writer. */
-static void
-flush_group(struct server *srv)
-{
-	srv->m.group_writes++;
-	for (struct waiter *w = write_waiters; w; w = w->next)
-		if (w->tl && !w->submitted)
-		{
-			tl_submit(w->tl);
-			for (struct waiter *x = w; x; x = x->next)
-				if (x->tl == w->tl)
-					x->submitted = 1;
-		}
-}
-
-static void
-on_flush(evutil_socket_t fd, short what, void *arg)
-{
-	(void) fd;
-	(void) what;
-	flush_group(arg);
-}
-
-static void
-start_sync(struct server *srv)
-{
-	if (!sync_running)
-	{
-		sync_running = 1;
-		syncer_request(srv->syncer);
-	}
-}
-
-static void
-stop_listening(struct server *srv)
-{
-	if (unix_listener)
-	{
-		evconnlistener_free(unix_listener);
-		unix_listener = NULL;
-		(void) unlink(srv->socket_path);
-	}
-	if (tcp_listener)
-	{
-		evconnlistener_free(tcp_listener);
-		tcp_listener = NULL;
-	}
-}
-
-static void
-on_sync_done(uint64_t synced, int err, double seconds, void *arg)
-{
-	struct server *srv = arg;
-	struct waiter **pp = &sync_waiters;
-	struct waiter *done = NULL;
-	int			more = 0;
-
-	sync_running = 0;
-	srv->m.syncs++;
-	if (err != 0 && srv->exit_code == 0)
-	{
-		struct timeval grace = {0, 200000};
-
-		/*
-		 * Never retry a failed fsync: the kernel may have dropped the dirty
-		 * pages.  Record it (the next start bumps the durability epoch, so
-		 * computes recover from WAL), answer the waiters, and exit for the
-		 * supervisor to restart us once their answers are out.
-		 */
-		srv->id.flags |= IDENTITY_FSYNC_FAILED;
-		(void) identity_save(srv->datadir, &srv->id);
-		srv->exit_code = 1;
-		/* new connections must reach our successor, not us */
-		stop_listening(srv);
-		event_base_loopexit(srv->base, &grace);
-	}
-	srv->m.sync_seconds_sum += seconds;
-	for (int i = 0; i < SYNC_BUCKETS; i++)
-		if (seconds <= server_sync_bucket_le[i])
-			srv->m.sync_buckets[i]++;
-	if (err == 0)
-		synced_round = synced;
-	while (*pp)
-	{
-		struct waiter *w = *pp;
-
-		if (err != 0 || w->target <= synced_round)
-		{
-			*pp = w->next;
-			w->next = done;
-			done = w;
-		}
-		else
-		{
-			more = 1;
-			pp = &w->next;
-		}
-	}
-	for (struct waiter *w = done; w; w = w->next)
-	{
-		if (w->conn == NULL)
-			continue;
-		if (err != 0)
-			reply_error(w->conn, &w->req, err, "fdatasync of a write log failed");
-		else
-		{
-			struct proto_resp resp;
-
-			memset(&resp, 0, sizeof(resp));
-			reply_ok(w->conn, &w->req, &resp);
-		}
-	}
-	finish_waiters(done);
-	if (more)
-		start_sync(srv);
-}
-
-static void
-on_sync_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void) fd;
-	(void) what;
-	if (acks_since_sync > 0)
-	{
-		acks_since_sync = 0;
-		start_sync(srv);
-	}
-}
-
 /* ---------- other requests (one per batch) ---------- */
+
+/*
+ * The group write of c's executing request reached the kernel (or
+ * failed): answer it, then take the next batch.  The request is the
+ * batch's only one; it stays intact while the write waits, since
+ * exec_busy keeps conn_close() from cancelling the batch.
+ */
+static void
+write_answered(void *arg, struct timeline *tl, int err)
+{
+	struct conn *c = arg;
+	struct batch *b = c->exec;
+
+	if (err != 0)
+		reply_error(c, &b->r[0].req, err, NULL);
+	else
+		reply_lsn(c, &b->r[0].req, b->stored_lsn, tl);
+	exec_done(c);
+}
 
 /* Returns 1 if the answer comes later (exec_done then), 0 if answered. */
 static int
@@ -846,7 +514,6 @@ handle_change(struct conn *c, struct timeline *tl, const struct proto_req *req)
 	lsn_t		lsn = 0;
 	uint64_t	ticket = 0;
 	int			err = tl_prepare(tl, req, &lsn, &ticket);
-	struct waiter *w;
 
 	if (err != 0)
 	{
@@ -858,40 +525,42 @@ handle_change(struct conn *c, struct timeline *tl, const struct proto_req *req)
 		reply_lsn(c, req, lsn, tl);
 		return 0;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	/* tl is borrowed by the waiter: on_tl_stop drops it (pagesvc.c) */
+	c->exec->stored_lsn = lsn;
+	if (durable_wait_write(&c->loop->dur, tl, ticket, write_answered, c) != 0)
 	{
 		reply_error(c, req, STRATA_ENOMEM, NULL);
 		return 0;
 	}
-	w->conn = c;
-	w->tl = tl;					/* borrowed: on_tl_stop clears it */
-	w->req = *req;
-	w->req.page = NULL;
-	w->stored_lsn = lsn;
-	w->ticket = ticket;
-	*write_tail = w;
-	write_tail = &w->next;
-	event_active(flush_ev, EV_TIMEOUT, 0);
 	return 1;
+}
+
+/* A sync round covering c's SYNC finished: answer it, take the next batch. */
+static void
+sync_answered(void *arg, struct timeline *tl, int err)
+{
+	struct conn *c = arg;
+	struct proto_resp resp;
+
+	(void) tl;
+	if (err != 0)
+		reply_error(c, &c->exec->r[0].req, err, "fdatasync of a write log failed");
+	else
+	{
+		memset(&resp, 0, sizeof(resp));
+		reply_ok(c, &c->exec->r[0].req, &resp);
+	}
+	exec_done(c);
 }
 
 static int
 handle_sync(struct conn *c, const struct proto_req *req)
 {
-	struct waiter *w = calloc(1, sizeof(*w));
-
-	if (w == NULL)
+	if (durable_wait_sync(&c->loop->dur, sync_answered, c) != 0)
 	{
 		reply_error(c, req, STRATA_ENOMEM, NULL);
 		return 0;
 	}
-	w->conn = c;
-	w->req = *req;
-	/* a sync round that starts after this covers every acknowledged write */
-	w->target = syncer_next_round(c->srv->syncer);
-	w->next = sync_waiters;
-	sync_waiters = w;
-	start_sync(c->srv);
 	return 1;
 }
 
@@ -969,7 +638,7 @@ exec_start(struct conn *c)
 	}
 	if ((tl = handle_upgrade(c->h)) == NULL)
 	{
-		shutting_down(c);
+		conn_shutting_down(c);
 		exec_done(c);
 		return;
 	}
@@ -985,7 +654,7 @@ exec_start(struct conn *c)
 }
 
 /* Start the pending batch if the executor is free and the client keeps up. */
-static void
+void
 exec_kick(struct conn *c)
 {
 	struct batch *b;
@@ -993,7 +662,7 @@ exec_kick(struct conn *c)
 
 	if (c->exec_busy || c->state != CONN_COPY || (c->pend->n == 0 && c->pend->raw == NULL))
 		return;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_PAUSE)
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > PAGESVC_OUTPUT_PAUSE)
 		return;					/* on_write resumes us, holding nothing meanwhile */
 	if (c->pages == NULL && (c->pages = malloc((size_t) c->srv->max_batch_size *
 											   PROTO_PAGE_SIZE)) == NULL)
@@ -1012,11 +681,11 @@ exec_kick(struct conn *c)
 	exec_start(c);
 }
 
-/* ---------- the reader ---------- */
+/* ---------- the batcher ---------- */
 
 /* Fold a request read at t into the pending batch. */
-static void
-add_request(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
+void
+exec_add_request(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
 {
 	struct batch *b = c->pend;
 	struct proto_req req;
@@ -1048,515 +717,3 @@ add_request(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
 		b->closed = 1;
 }
 
-static void
-on_throttle_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-	uint8_t    *held = c->held;
-
-	(void) fd;
-	(void) what;
-	c->held = NULL;
-	c->blocked = 0;
-	if (c->state == CONN_COPY && held)
-		add_request(c, held, c->held_len, c->held_ns);
-	free(held);
-	if (c->state != CONN_CLOSING)
-		conn_process(c);
-}
-
-/*
- * A GETPAGE is throttled when it is read, before anything else happens to
- * it: the connection holds it (and reads nothing more) until its reserved
- * slot comes; reservations are in arrival order, so waiters go FIFO.  No
- * timeline reference is held while waiting.
- */
-static int
-throttled(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
-{
-	uint64_t	wait_us;
-	struct timeval tv;
-
-	if (len == 0 || buf[0] != PROTO_GETPAGE || c->throttle == NULL)
-		return 0;
-	if ((wait_us = throttle_reserve(c->throttle, throttle_now_us())) == 0)
-		return 0;
-	if (c->throttle_ev == NULL &&
-		(c->throttle_ev = evtimer_new(c->srv->base, on_throttle_done, c)) == NULL)
-		return 0;				/* no timer: serve it now rather than stall */
-	if ((c->held = malloc(len)) == NULL)
-		return 0;
-	memcpy(c->held, buf, len);
-	c->held_len = len;
-	c->held_ns = t;
-	c->blocked = 1;
-	c->srv->m.throttled++;
-	tv.tv_sec = (time_t) (wait_us / 1000000);
-	tv.tv_usec = (suseconds_t) (wait_us % 1000000);
-	evtimer_add(c->throttle_ev, &tv);
-	return 1;
-}
-
-/*
- * Parse and handle every complete message the pending batch can take;
- * nonzero if the connection closed (it may be gone).
- */
-static int
-read_messages(struct conn *c)
-{
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-
-	while (!c->blocked && c->state != CONN_CLOSING)
-	{
-		uint8_t		hdr[6];
-		size_t		avail = evbuffer_get_length(in);
-		uint32_t	len;
-		uint64_t	t;
-
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_PAUSE)
-		{
-			bufferevent_disable(c->bev, EV_READ);
-			break;
-		}
-		if (c->state == CONN_STARTUP)
-		{
-			if (avail < 8)
-				break;
-			evbuffer_copyout(in, hdr, 4);
-			len = get_be32(hdr);
-			if (len < 8 || len > STARTUP_MAX)
-			{
-				conn_violation(c, "invalid startup packet length %u", len);
-				break;
-			}
-			if (avail < len)
-				break;
-			evbuffer_remove(in, frame, len);
-			c->srv->m.bytes_received += len;
-			pgwire_startup(c, frame, len);
-			continue;
-		}
-		if (avail < 5)
-			break;
-		evbuffer_copyout(in, hdr, avail >= 6 ? 6 : 5);
-		len = get_be32(hdr + 1);
-		if (len < 4 || len - 4 > (c->state == CONN_COPY ? PROTO_MAX_FRAME : QUERY_MAX))
-		{
-			conn_violation(c, "invalid message length %u for message type '%c'", len,
-						   hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?');
-			break;
-		}
-		if (c->state == CONN_COPY && hdr[0] == 'd')
-		{
-			struct batch *p = c->pend;
-
-			/* the pending batch is full, or this request cannot join it */
-			if (p->closed || (p->n > 0 && (len < 5 || hdr[5] != PROTO_GETPAGE)))
-			{
-				p->closed = 1;
-				exec_kick(c);	/* the executor may take it now */
-				if (c->state != CONN_COPY)
-					return 1;
-				if (c->pend->closed)
-					break;
-				continue;
-			}
-			/* serial: nothing is read while a batch runs or waits to be written */
-			if (!c->srv->pipelining && (c->exec_busy ||
-										evbuffer_get_length(bufferevent_get_output(c->bev)) > 0))
-				break;
-		}
-		if (avail < (size_t) len + 1)
-			break;
-		evbuffer_drain(in, 5);
-		evbuffer_remove(in, frame, len - 4);
-		c->srv->m.bytes_received += len + 1;
-		switch (hdr[0])
-		{
-			case 'X':
-				conn_close(c);
-				return 1;
-			case 'p':
-				if (c->state != CONN_AUTH)
-				{
-					conn_violation(c, "unexpected password message");
-					return 1;
-				}
-				pgwire_password(c, frame, len - 4);
-				break;
-			case 'Q':
-				if (c->state != CONN_QUERY || len - 4 == 0 || frame[len - 5] != '\0')
-				{
-					conn_violation(c, "unexpected or malformed query message");
-					return 1;
-				}
-				pgwire_query(c, (const char *) frame);
-				break;
-			case 'd':
-				if (c->state != CONN_COPY)
-				{
-					conn_violation(c, "CopyData outside COPY");
-					return 1;
-				}
-				t = clock_mono_ns();
-				if (throttled(c, frame, len - 4, t))
-					return 0;
-				add_request(c, frame, len - 4, t);
-				/* serial: one request at a time */
-				if (!c->srv->pipelining && c->state == CONN_COPY)
-					c->pend->closed = 1;
-				break;
-			case 'c':			/* CopyDone: the client ends the stream */
-				conn_close(c);
-				return 1;
-			default:
-				conn_violation(c, "unexpected message type '%c' in %s mode",
-							   hdr[0] >= 32 && hdr[0] < 127 ? hdr[0] : '?',
-							   c->state == CONN_COPY ? "COPY" : "query");
-				return 1;
-		}
-	}
-	return c->state == CONN_CLOSING;
-}
-
-/*
- * The reader.  Re-entered from the executor (a batch finished inline), it
- * only notes that it must run again: the outer call loops, so the stack
- * never grows with the number of requests buffered.
- */
-static void
-conn_process(struct conn *c)
-{
-	if (c->in_process)
-	{
-		c->again = 1;
-		return;
-	}
-	c->in_process = 1;
-	do
-	{
-		c->again = 0;
-		if (read_messages(c) != 0)
-			return;				/* closing, perhaps freed */
-		if (c->state == CONN_COPY)
-			exec_kick(c);
-	} while (c->again && c->state != CONN_CLOSING);
-	c->in_process = 0;
-}
-
-static void
-on_read(struct bufferevent *bev, void *arg)
-{
-	(void) bev;
-	conn_process(arg);
-}
-
-/*
- * Output went out (by the bufferevent or a direct write): resume reading
- * once it is small again; serial mode reads the next request only once
- * all of it is gone.
- */
-static void
-output_drained(struct conn *c, size_t queued)
-{
-	if (queued <= OUTPUT_RESUME && !(bufferevent_get_enabled(c->bev) & EV_READ))
-		bufferevent_enable(c->bev, EV_READ);
-	if (queued <= OUTPUT_RESUME || (!c->srv->pipelining && queued == 0))
-		conn_process(c);
-}
-
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	size_t		queued = evbuffer_get_length(bufferevent_get_output(bev));
-
-	if (c->state == CONN_CLOSING)
-	{
-		if (queued == 0)
-			conn_free(c);
-		return;
-	}
-	/* all out: back to direct writes (on_direct_write) */
-	if (queued == 0)
-		bufferevent_disable(bev, EV_WRITE);
-	output_drained(c, queued);
-}
-
-/*
- * Queued output is written right away, in the loop iteration that queued
- * it, instead of waiting for the socket's write readiness: a GETPAGE
- * round trip then costs no epoll_ctl and no extra epoll_wait.  Only what
- * the socket does not take now waits for the bufferevent (EV_WRITE).
- */
-static void
-on_direct_write(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-	struct evbuffer *o = bufferevent_get_output(c->bev);
-
-	(void) fd;
-	(void) what;
-	if (c->state == CONN_CLOSING || (bufferevent_get_enabled(c->bev) & EV_WRITE))
-		return;
-	while (evbuffer_get_length(o) > 0)
-	{
-		int			n;
-
-		/* a bufferevent keeps its output's start frozen except in its own write */
-		evbuffer_unfreeze(o, 1);
-		n = evbuffer_write(o, bufferevent_getfd(c->bev));
-		evbuffer_freeze(o, 1);
-		if (n <= 0)
-		{
-			/* full, or an error the bufferevent's own write reports (on_event) */
-			bufferevent_enable(c->bev, EV_WRITE);
-			return;
-		}
-	}
-	output_drained(c, 0);
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void) bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-	{
-		if (c->state != CONN_CLOSING && (what & BEV_EVENT_ERROR))
-			slog(SLOG_DEBUG, "pagesvc: connection error conn=%llu: %s",
-				 (unsigned long long) c->id, strerror(errno));
-		if (c->state != CONN_CLOSING)
-		{
-			hcache_shutdown(&c->hc);
-			c->h = NULL;
-		}
-		c->state = CONN_CLOSING;
-		conn_free(c);
-	}
-}
-
-static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-		  int socklen, void *arg)
-{
-	struct server *srv = arg;
-	struct conn *c = calloc(1, sizeof(*c));
-
-	(void) l;
-	(void) socklen;
-	if (c == NULL)
-	{
-		close(fd);
-		return;
-	}
-	c->srv = srv;
-	c->id = ++next_conn_id;
-	c->is_unix = sa->sa_family == AF_UNIX;
-	hcache_init(&c->hc);
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-	{
-		close(fd);
-		free(c);
-		return;
-	}
-	c->write_ev = event_new(srv->base, -1, 0, on_direct_write, c);
-	if (c->write_ev == NULL)
-	{
-		bufferevent_free(c->bev);
-		free(c);
-		return;
-	}
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_RESUME, 0);
-	/* new bufferevents are write-enabled: EV_WRITE only while output waits (on_direct_write) */
-	bufferevent_disable(c->bev, EV_WRITE);
-	bufferevent_enable(c->bev, EV_READ);
-	evbuffer_add_cb(bufferevent_get_output(c->bev), on_out_drain, c);
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	srv->m.connections++;
-	srv->m.connections_total++;
-}
-
-void
-pagesvc_attach(struct conn *c, struct timeline *tl)
-{
-	int			cap = c->srv->max_batch_size;
-
-	for (int i = 0; i < 2; i++)
-	{
-		c->bat[i].c = c;
-		c->bat[i].r = calloc((size_t) cap, sizeof(struct preq));
-		c->bat[i].rd = calloc((size_t) cap, sizeof(struct tl_page_read));
-	}
-	if ((c->h = hcache_get(&c->hc, tl)) == NULL || c->bat[0].r == NULL || c->bat[1].r == NULL ||
-		c->bat[0].rd == NULL || c->bat[1].rd == NULL)
-	{
-		slog(SLOG_ERROR, "pagesvc: out of memory conn=%llu", (unsigned long long) c->id);
-		conn_close(c);
-		return;
-	}
-	c->pend = &c->bat[0];
-	c->exec = &c->bat[1];
-	c->throttle = tl->throttle;
-	tl_set_progress_cb(tl, on_tl_progress, c->srv);
-}
-
-/*
- * A timeline is shutting down: its connections end with 57P01 and their
- * waiting writes are dropped (never acknowledged), so nothing here keeps
- * it alive or waits for a client (I3, I4).
- */
-static void
-on_tl_stop(struct timeline *tl, void *arg)
-{
-	struct conn *c = conns;
-
-	(void) arg;
-	for (struct waiter *w = write_waiters; w; w = w->next)
-		if (w->tl == tl)
-		{
-			w->tl = NULL;
-			if (w->conn)
-			{
-				struct conn *wc = w->conn;
-
-				w->conn = NULL;
-				wc->exec->n = 0;	/* dropped, never acknowledged */
-				wc->exec_busy = 0;
-			}
-		}
-	while (c)
-	{
-		struct conn *next = c->next;
-
-		if (c->h && c->h->tl == tl && c->state != CONN_CLOSING)
-			shutting_down(c);
-		c = next;
-	}
-	if (tl->trace)
-		pagetrace_stop(tl);
-	tl_set_progress_cb(tl, NULL, NULL);
-}
-
-int
-pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr)
-{
-	struct sockaddr_un sun;
-	struct timeval tv;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", socket_dir,
-				 srv->port) >= (int) sizeof(sun.sun_path))
-	{
-		slog(SLOG_ERROR, "pagesvc: socket path \"%s/.s.PGSQL.%d\" is too long (max %zu bytes)",
-			 socket_dir, srv->port, sizeof(sun.sun_path) - 1);
-		return STRATA_EINVAL;
-	}
-	(void) unlink(sun.sun_path);
-	unix_listener = evconnlistener_new_bind(srv->base, on_accept, srv,
-											LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
-											(struct sockaddr *) &sun, sizeof(sun));
-	if (unix_listener == NULL)
-	{
-		slog(SLOG_ERROR, "pagesvc: could not listen on \"%s\": %s", sun.sun_path, strerror(errno));
-		return STRATA_EIO;
-	}
-	chmod(sun.sun_path, 0600);
-	snprintf(srv->socket_path, sizeof(srv->socket_path), "%s", sun.sun_path);
-
-	if (tcp_addr != NULL)
-	{
-		struct sockaddr_storage ss;
-		int			sslen = sizeof(ss);
-		char		addr[128];
-
-		snprintf(addr, sizeof(addr), "%s:%d", tcp_addr, srv->port);
-		if (evutil_parse_sockaddr_port(addr, (struct sockaddr *) &ss, &sslen) != 0)
-		{
-			slog(SLOG_ERROR, "pagesvc: bad TCP address \"%s\"", addr);
-			return STRATA_EINVAL;
-		}
-		tcp_listener = evconnlistener_new_bind(srv->base, on_accept, srv,
-											   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-											   128, (struct sockaddr *) &ss, sslen);
-		if (tcp_listener == NULL)
-		{
-			slog(SLOG_ERROR, "pagesvc: could not listen on %s: %s", addr, strerror(errno));
-			return STRATA_EIO;
-		}
-	}
-
-	flush_ev = event_new(srv->base, -1, 0, on_flush, srv);
-	event_priority_set(flush_ev, 1);
-	sync_timer = event_new(srv->base, -1, EV_PERSIST, on_sync_timer, srv);
-	if (syncer_start(srv->base, (syncer_fn) registry_sync_all, srv->reg, on_sync_done, srv,
-					 &srv->syncer) != 0)
-		return STRATA_ENOMEM;
-	srv->reg->on_tl_stop = on_tl_stop;
-	srv->reg->on_tl_stop_arg = srv;
-	tv.tv_sec = srv->sync_interval_ms / 1000;
-	tv.tv_usec = (srv->sync_interval_ms % 1000) * 1000;
-	event_add(sync_timer, &tv);
-	if (workers_start(srv->base, srv->read_workers, &srv->workers) != 0)
-		return STRATA_ENOMEM;
-	slog(SLOG_INFO, "pagesvc: listening on \"%s\"%s%s", sun.sun_path,
-		 tcp_addr ? " and TCP " : "", tcp_addr ? tcp_addr : "");
-	return 0;
-}
-
-int
-pagesvc_stop(struct server *srv)
-{
-	int			err;
-
-	stop_listening(srv);
-	flush_group(srv);
-	for (struct conn *c = conns, *next; c; c = next)
-	{
-		next = c->next;
-		conn_close(c);
-	}
-	/* reads in flight finish; their connections go with them */
-	workers_stop(srv->workers);
-	srv->workers = NULL;
-	while (conns)
-	{
-		conns->state = CONN_CLOSING;
-		conn_free(conns);
-	}
-	while (write_waiters)
-	{
-		struct waiter *next = write_waiters->next;
-
-		free(write_waiters);
-		write_waiters = next;
-	}
-	write_tail = &write_waiters;
-	while (sync_waiters)
-	{
-		struct waiter *next = sync_waiters->next;
-
-		free(sync_waiters);
-		sync_waiters = next;
-	}
-	syncer_stop(srv->syncer);
-	srv->syncer = NULL;
-	srv->reg->on_tl_stop = NULL;
-	err = srv->exit_code ? STRATA_EIO : registry_sync_all(srv->reg);
-	if (err == 0)
-		slog(SLOG_INFO, "pagesvc: write logs synced");
-	if (sync_timer)
-		event_free(sync_timer);
-	if (flush_ev)
-		event_free(flush_ev);
-	sync_timer = flush_ev = NULL;
-	return err;
-}
