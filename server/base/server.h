@@ -1,12 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * server.h
- *	  stratad's process-wide state, owned by the event-loop thread.
+ *	  stratad's process-wide state.
  *
- * One event loop serves the page service and the management API; the
- * sync thread (syncer.h), the timelines' write-buffer flush threads and
- * background threads (timeline.h) are the others.  Counters here are only
- * touched on the loop thread.
+ * struct server is created by main() (cmd/stratad.c) and lives until it
+ * returns.  What a page-service loop owns (its connections, waiters,
+ * listeners and scratch buffers) is not here but in its struct
+ * pagesvc_loop (pageservice/pagesvc_internal.h); what stays here is what
+ * every loop shares: the configuration, the registry, the sync thread,
+ * the read-write owner of I19, the read workers and the metrics.
+ *
+ * Threads: one event loop (base) serves the page service and the
+ * management API; the sync thread (syncer.h), the read workers
+ * (workers.h), the timelines' write-buffer flush threads and background
+ * threads (timeline.h) are the others.  Who writes what:
+ *
+ *	- configuration (datadir .. rw_grace_ms, max_batch_size .. read_workers):
+ *	  main(), before the loop runs; read-only afterwards.
+ *	- id, state, exit_code: main() before and after the loop; while it
+ *	  runs, the loop thread only (pgwire.c records the system identifier,
+ *	  durable.c a failed fsync).
+ *	- owner_*: the loop thread (pgwire.c, conn.c).
+ *	- syncer, workers, pagesvc: pagesvc_start() and pagesvc_stop(); the
+ *	  handles are used from the loop thread.
+ *	- m: the loop thread only; the API reads it (and id, owner_start,
+ *	  state) on that thread today.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,6 +92,7 @@ struct server_metrics
 extern const double server_sync_bucket_le[SYNC_BUCKETS];
 extern const double server_exec_bucket_le[EXEC_BUCKETS];
 
+struct pagesvc_loop;
 struct workers;
 
 struct server
@@ -92,7 +111,8 @@ struct server
 	const char *token;			/* TCP peers must present it */
 	time_t		started;
 	const char *state;			/* "importing", "active", "stopping" */
-	int			exit_code;		/* 1 after a failed fsync: restart, bump the epoch */
+	int			exit_code;		/* 1 after a failed fsync: restart, bump the epoch
+								 * (durable.h) */
 
 	/*
 	 * I19: one read-write compute per timeline.  Its postmaster start time
@@ -109,6 +129,7 @@ struct server
 	int			pipelining;		/* 0: serial read -> execute -> flush */
 	int			read_workers;	/* threads for storage reads */
 	struct workers *workers;
+	struct pagesvc_loop *pagesvc;	/* the one page-service loop (pagesvc.h) */
 	struct server_metrics m;
 };
 

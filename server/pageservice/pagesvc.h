@@ -6,18 +6,27 @@
  *
  * Per connection, on the loop thread: the startup packet (SSL/GSSENC
  * requests answered 'N', unix peers must have our uid, TCP peers send the
- * token as a cleartext password), one simple query "strata_pagestream <version> <tenant>
- * <timeline>" that switches to COPY BOTH, then one pagestream message per
- * CopyData frame, answered in order.  A malformed frame, an unknown tag or
- * an unexpected message type gets ErrorResponse 08P01 and a log line, and
- * closes that connection only; nothing from it is stored.  Semantic errors
- * get a pagestream ERROR and the connection goes on.
+ * token as a cleartext password), one simple query "strata_pagestream
+ * <version> <tenant> <timeline>" that switches to COPY BOTH, then one
+ * pagestream message per CopyData frame, answered in order.  A malformed
+ * frame, an unknown tag or an unexpected message type gets ErrorResponse
+ * 08P01 and a log line, and closes that connection only; nothing from it
+ * is stored.  Semantic errors get a pagestream ERROR and the connection
+ * goes on.
  *
- * Page writes arriving in one loop iteration are appended with one write
- * (a low-priority event flushes the group), then indexed and acknowledged;
- * the connection reads nothing more until its write is acknowledged.
- * SYNC waits for the sync thread.  A client that stops reading gets no
- * more of its input read once ~8 MiB of output is queued.
+ * Page writes are acknowledged once in the kernel and SYNC once synced,
+ * as durability/durable.h promises; the connection executes nothing more
+ * until its write or SYNC is answered.  A client that stops reading gets
+ * no more of its input read once ~8 MiB of output is queued.  When a
+ * timeline stops, its connections end with 57P01 and their unanswered
+ * writes are dropped (never acknowledged).
+ *
+ * Ownership and threads: pagesvc_start() creates the page-service loop
+ * (struct pagesvc_loop, kept in srv->pagesvc) on srv->base, and starts the
+ * process-wide sync thread (srv->syncer) and read workers (srv->workers);
+ * pagesvc_stop() ends and frees them all.  Both run on the thread that
+ * dispatches srv->base, outside its dispatch for pagesvc_stop().  There
+ * is one loop today.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,12 +35,19 @@
 
 #include "server.h"
 
-/* Start serving on the unix socket (and TCP if tcp_addr); logs failures. */
+/*
+ * Start serving on the unix socket "socket_dir/.s.PGSQL.port" (and on TCP
+ * tcp_addr:port if tcp_addr is not NULL).  Logs and returns STRATA_EINVAL
+ * (bad path or address), STRATA_EIO (cannot listen) or STRATA_ENOMEM; on
+ * failure the caller exits without pagesvc_stop() (nothing is undone).
+ */
 extern int	pagesvc_start(struct server *srv, const char *socket_dir, const char *tcp_addr);
 
 /*
- * Stop accepting, close every connection, commit pending writes and sync
- * the log; 0 if everything acknowledged is durable.
+ * Stop accepting, close every connection, hand pending writes to their
+ * writers, stop the threads and sync every write log; 0 if everything
+ * acknowledged is durable, else the error (STRATA_EIO after an fsync
+ * failed: no retry).
  */
 extern int	pagesvc_stop(struct server *srv);
 

@@ -1,8 +1,28 @@
 /*-------------------------------------------------------------------------
  *
  * pagesvc_internal.h
- *	  Shared between the page service (pagesvc.c) and the PostgreSQL wire
- *	  protocol pieces it uses (pgwire.c).  Loop thread only.
+ *	  What the page service's modules share: the loop, the connection and
+ *	  the batch, and the functions they call in each other.
+ *
+ *	pagesvc.c	the loop's lifecycle: listening, attach, timeline stop
+ *	conn.c		connections: accept, read and parse messages, the
+ *				throttle hold, output drain and direct writes, close
+ *	exec.c		the batcher and executor: GETPAGE batches, read workers,
+ *				single requests, request timers, pagestream replies
+ *	pgwire.c	PostgreSQL v3 messages, startup and the pagestream query
+ *
+ * Ownership: a struct pagesvc_loop owns its listeners, its connections
+ * (the list conns), its durability state (durable.h) and its scratch
+ * buffers; it borrows its event_base and struct server.  A struct conn is
+ * owned by its loop from accept to conn_free() and belongs to that loop's
+ * thread; it holds timelines only through weak handles (handles.h), and a
+ * strong reference only while its batch's storage read runs (I3, I4).
+ *
+ * Threads: every function here runs on the thread dispatching the loop's
+ * event_base.  The one exception is exec.c's read on a worker thread,
+ * which touches only its struct batch (the connection waits: in_worker).
+ *
+ * Today stratad runs exactly one loop, on srv->base.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,16 +33,53 @@
 #include <stdint.h>
 
 #include <event2/buffer.h>
+#include <event2/util.h>
 
+#include "durable.h"
 #include "handles.h"
 #include "server.h"
 #include "timeline.h"
 #include "workers.h"
 
 struct bufferevent;
+struct evconnlistener;
+struct sockaddr;
 struct timeline;
 struct throttle;
 
+/* Largest message read in COPY: one frame and its message header. */
+#define PAGESVC_COPY_MAX	(PROTO_MAX_FRAME + 64)
+/* Largest pagestream response built in the scratch buffer. */
+#define PAGESVC_OUT_MAX		(PROTO_HDR_SIZE + 64 + PROTO_PAGE_SIZE + 512)
+/* Output queued beyond this: read and execute nothing more for the client. */
+#define PAGESVC_OUTPUT_PAUSE	(8 * 1024 * 1024)
+
+/* One page-service event loop and everything it serves. */
+struct pagesvc_loop
+{
+	struct server *srv;			/* borrowed: process-wide state */
+	struct event_base *base;	/* borrowed: dispatched by the loop's thread */
+	struct conn *conns;			/* every open or closing connection */
+	uint64_t	next_conn_id;
+	struct evconnlistener *unix_listener;
+	struct evconnlistener *tcp_listener;
+	struct durable dur;			/* group writes, SYNCs, the sync timer */
+	/* scratch, valid only within one callback */
+	uint8_t		frame[PAGESVC_COPY_MAX];	/* conn.c: the message being handled */
+	uint8_t		out[PAGESVC_OUT_MAX];	/* exec.c: the response being encoded */
+};
+
+/*
+ * Connection states:
+ *
+ *	STARTUP --unix peer ok--------------> QUERY --strata_pagestream--> COPY
+ *	   |  \--TCP--> AUTH --token ok----/   |                          |
+ *	   +--------- any violation, bad token or client exit ----------> CLOSING
+ *
+ * pgwire_startup(), pgwire_password() and pgwire_query() perform the
+ * forward transitions; conn_close() enters CLOSING, which flushes queued
+ * output (bounded by a timeout) and frees.
+ */
 enum conn_state
 {
 	CONN_STARTUP,
@@ -56,6 +113,7 @@ struct batch
 	uint8_t    *raw;			/* a single non-GETPAGE request (malloc'd) */
 	size_t		raw_len;
 	uint64_t	raw_ns;			/* when it was read */
+	lsn_t		stored_lsn;		/* a write waiting for its ack: what the ack answers */
 	struct preq *r;
 	struct tl_page_read *rd;
 	uint32_t	nrd;
@@ -68,10 +126,11 @@ struct batch
 
 struct conn
 {
-	struct server *srv;
+	struct pagesvc_loop *loop;	/* its owner */
+	struct server *srv;			/* loop->srv */
 	struct bufferevent *bev;
 	enum conn_state state;
-	int			blocked;		/* a write or SYNC awaits completion */
+	int			blocked;		/* a GETPAGE is held by the throttle */
 	int			is_unix;
 	uint64_t	id;
 	char		app[64];
@@ -113,12 +172,43 @@ struct conn
 };
 
 /* pagesvc.c */
-extern void conn_close(struct conn *c);
 /* Serve tl on c (through a weak handle: c never keeps tl alive). */
 extern void pagesvc_attach(struct conn *c, struct timeline *tl);
+
+/* conn.c */
+/* An evconnlistener callback; arg is the struct pagesvc_loop. */
+extern void conn_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+						int socklen, void *arg);
+/*
+ * The reader: handle every complete message the pending batch can take.
+ * Safe to re-enter from the executor (it then loops once more); c may be
+ * freed when it returns if it closed.
+ */
+extern void conn_process(struct conn *c);
+/* Enter CLOSING: flush queued output (5 s at most), then conn_free(). */
+extern void conn_close(struct conn *c);
+/*
+ * Free c now, unless its read is on a worker: then read_done frees it.
+ * Its waiters are forgotten, its batches cancelled.
+ */
+extern void conn_free(struct conn *c);
 /* A protocol violation: ErrorResponse 08P01, a log line, close. */
 extern void conn_violation(struct conn *c, const char *fmt, ...)
 			__attribute__((format(printf, 2, 3)));
+/* Its timeline is stopping: ErrorResponse 57P01, close. */
+extern void conn_shutting_down(struct conn *c);
+
+/* exec.c */
+/* Fold a request read at t into the pending batch; may close c. */
+extern void exec_add_request(struct conn *c, const uint8_t *buf, size_t len, uint64_t t);
+/* Start the pending batch if the executor is free and the client keeps up. */
+extern void exec_kick(struct conn *c);
+/* c's output buffer lost bytes: account the batches now flushed. */
+extern void exec_drained(struct conn *c);
+/* Drop a batch's requests unanswered, accounting them as cancelled. */
+extern void exec_batch_cancel(struct server *srv, struct batch *b);
+/* Free a batch's arrays (at conn_free). */
+extern void exec_batch_free(struct batch *b);
 
 /* pgwire.c: messages of the PostgreSQL v3 protocol */
 extern void pgwire_put_msg(struct conn *c, char type, const void *body, size_t len);
