@@ -20,6 +20,7 @@
 
 #include "identity.h"
 #include "server.h"
+#include "slog.h"
 #include "strata_err.h"
 #include "syncer.h"
 #include "tenant.h"
@@ -126,19 +127,48 @@ start_sync(struct durable *d)
  * pages.  Record it (the next start bumps the durability epoch, so
  * computes recover from WAL), let the waiters be answered, and exit for
  * the supervisor to restart us once their answers are out.
+ *
+ * The record goes to the disk that just failed.  Exiting without it would
+ * let the next start serve as if nothing was lost, so until it is saved
+ * we stay up, refusing new connections (and failing every SYNC: the
+ * timelines' sync error is sticky), and try again every second.
  */
+static void
+save_fsync_failure(evutil_socket_t fd, short what, void *arg)
+{
+	struct durable *d = arg;
+	struct server *srv = d->srv;
+	struct timeval grace = {0, 200000};
+	struct timeval retry = {1, 0};
+
+	(void) fd;
+	(void) what;
+	if (identity_save(srv->datadir, &srv->id) == 0)
+	{
+		event_base_loopexit(srv->base, &grace);
+		return;
+	}
+	if (d->fail_saves++ == 0)
+		slog(SLOG_ERROR, "durability: could not record the failed fsync in the identity file; "
+			 "refusing service until it is recorded, so that the next start bumps the "
+			 "durability epoch");
+	if (d->fail_retry == NULL)
+		d->fail_retry = evtimer_new(d->base, save_fsync_failure, d);
+	if (d->fail_retry == NULL || evtimer_add(d->fail_retry, &retry) != 0)
+		slog(SLOG_ERROR, "durability: out of memory scheduling the retry; stratad keeps "
+			 "refusing service");
+}
+
 static void
 fsync_failed(struct durable *d)
 {
 	struct server *srv = d->srv;
-	struct timeval grace = {0, 200000};
 
 	srv->id.flags |= IDENTITY_FSYNC_FAILED;
-	(void) identity_save(srv->datadir, &srv->id);
 	srv->exit_code = 1;
 	/* new connections must reach our successor, not us */
 	d->on_fail(d->fail_arg);
-	event_base_loopexit(srv->base, &grace);
+	save_fsync_failure(-1, 0, d);
 }
 
 static void
@@ -312,6 +342,8 @@ durable_stop(struct durable *d)
 		event_free(d->sync_timer);
 	if (d->flush_ev)
 		event_free(d->flush_ev);
-	d->sync_timer = d->flush_ev = NULL;
+	if (d->fail_retry)
+		event_free(d->fail_retry);
+	d->sync_timer = d->flush_ev = d->fail_retry = NULL;
 	return err;
 }

@@ -79,6 +79,8 @@ struct durable
 	int			sync_running;	/* a round was requested and is not done */
 	durable_fail_fn on_fail;
 	void	   *fail_arg;
+	struct event *fail_retry;	/* saving the failed-fsync flag again */
+	uint32_t	fail_saves;		/* attempts that could not save it */
 };
 
 /*

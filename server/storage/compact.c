@@ -105,7 +105,7 @@ compact_publish(struct timeline *tl, struct inmem *drop_frozen, struct tl_layer 
 	if (err == 0)
 	{
 		fs_kill_point("publish-after-manifest");
-		err = tl_modify_snapshot(tl, NULL, drop_frozen, add, nadd, drop, ndrop);
+		err = tl_modify_snapshot(tl, NULL, NULL, drop_frozen, add, nadd, drop, ndrop);
 	}
 	if (err != 0)
 	{

@@ -111,8 +111,7 @@ fail:
 static void
 tl_free(struct timeline *tl)
 {
-	if (tl->open)
-		inmem_free(tl->open, 0);
+	inmem_unref(tl->open);
 	tl_snapshot_put(tl->snap);
 	reldir_free(tl->reldir);
 	if (tl->progress_ev)
@@ -174,8 +173,12 @@ tl_shutdown(struct timeline *tl, int cancel)
 				slog(SLOG_INFO, "timeline %s: unwritten changes abandoned at shutdown", tl->hex);
 		}
 		if (fdatasync(m->fd) != 0)
-			slog(SLOG_WARNING, "timeline %s: fdatasync at shutdown failed: %m", tl->hex);
-		inmem_free(m, 0);
+		{
+			slog(SLOG_ERROR, "timeline %s: fdatasync of write log \"%s\" at shutdown failed: %m",
+				 tl->hex, m->path);
+			atomic_store(&tl->sync_err, STRATA_EIO);
+		}
+		inmem_unref(m);
 	}
 	atomic_store(&tl->state, TL_STOPPED);
 	tl_unref(tl);
@@ -313,7 +316,7 @@ tl_open_dir(struct timeline *tl, const struct manifest *mf)
 				inmem_free(m, 1);
 				continue;
 			}
-			if ((err = tl_modify_snapshot(tl, m, NULL, NULL, 0, NULL, 0)) != 0)
+			if ((err = tl_modify_snapshot(tl, m, NULL, NULL, NULL, 0, NULL, 0)) != 0)
 			{
 				inmem_free(m, 0);
 				break;

@@ -178,6 +178,8 @@ struct timeline
 	uint32_t	nbranches;		/* children's branch points ... */
 	lsn_t	   *branches;		/* ... ascending, kept by GC */
 
+	_Atomic int sync_err;		/* a log's fdatasync failed: every later tl_sync fails */
+
 	/* counters (atomic: read by the API thread) */
 	_Atomic uint64_t flushes;
 	_Atomic uint64_t compactions;
@@ -238,7 +240,11 @@ extern int	tl_wait(struct timeline *tl);
 /* The RESET_UNLOGGED result of the last reset. */
 extern uint32_t tl_last_reset_count(const struct timeline *tl);
 
-/* fdatasync every write log holding acknowledged data; any thread. */
+/*
+ * fdatasync every write log holding acknowledged data; any thread.  A
+ * failure is sticky (STRATA_EIO from then on, never a retry that might
+ * succeed after the kernel dropped the pages); STRATA_ENOMEM.
+ */
 extern int	tl_sync(struct timeline *tl);
 
 /* ---------- reads (loop thread) ---------- */

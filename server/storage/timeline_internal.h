@@ -31,8 +31,9 @@ extern void tl_snapshot_sort(struct tl_snapshot *s);
  * files are removed with their last ref (I16).
  */
 extern int	tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen,
-							   struct inmem *drop_frozen, struct tl_layer **add, uint32_t nadd,
-							   struct tl_layer **drop, uint32_t ndrop);
+							   struct inmem *new_open, struct inmem *drop_frozen,
+							   struct tl_layer **add, uint32_t nadd, struct tl_layer **drop,
+							   uint32_t ndrop);
 extern struct tl_layer *tl_layer_open(struct timeline *tl, const char *name);
 extern void tl_layer_unref(struct tl_layer *l);
 /* Persist the manifest naming these layers (bg thread, or at creation). */

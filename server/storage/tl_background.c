@@ -77,17 +77,16 @@ tl_maybe_freeze(struct timeline *tl, int force)
 	if ((err = inmem_freeze(m, end)) != 0)
 		slog(SLOG_WARNING, "timeline %s: closing the frozen writer: %s", tl->hex,
 			 strata_strerror(err));
-	pthread_mutex_lock(&tl->lock);
-	tl->open = next;
-	tl->open_seq++;
-	pthread_mutex_unlock(&tl->lock);
-	if (tl_modify_snapshot(tl, m, NULL, NULL, 0, NULL, 0) != 0)
+	if (tl_modify_snapshot(tl, m, next, NULL, NULL, 0, NULL, 0) != 0)
 	{
-		/* the frozen layer's data would be unreachable: stop serving */
+		/*
+		 * Out of memory: nothing changed, m stays open.  Its writer is
+		 * closed, so the timeline cannot take writes: stop serving.
+		 */
 		slog(SLOG_ERROR, "timeline %s: out of memory freezing the open layer; timeline broken",
 			 tl->hex);
 		atomic_store(&tl->state, TL_BROKEN);
-		inmem_free(m, 0);
+		inmem_free(next, 1);
 		return;
 	}
 	tl->open_since = 0;

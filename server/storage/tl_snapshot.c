@@ -22,13 +22,6 @@
 #include "slog.h"
 #include "strata_err.h"
 
-static void
-inmem_unref(struct inmem *m)
-{
-	if (atomic_fetch_sub(&m->refs, 1) == 1)
-		inmem_free(m, atomic_load(&m->drop_file));
-}
-
 void
 tl_layer_unref(struct tl_layer *l)
 {
@@ -132,8 +125,9 @@ tl_snapshot_put(struct tl_snapshot *s)
 }
 
 int
-tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen, struct inmem *drop_frozen,
-				   struct tl_layer **add, uint32_t nadd, struct tl_layer **drop, uint32_t ndrop)
+tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen, struct inmem *new_open,
+				   struct inmem *drop_frozen, struct tl_layer **add, uint32_t nadd,
+				   struct tl_layer **drop, uint32_t ndrop)
 {
 	struct tl_snapshot *old;
 	struct tl_snapshot *s;
@@ -147,10 +141,7 @@ tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen, struct inmem *
 		return STRATA_ENOMEM;
 	}
 	if (add_frozen)
-	{
-		atomic_init(&add_frozen->refs, 1);
-		s->frozen[s->nfrozen++] = add_frozen;
-	}
+		s->frozen[s->nfrozen++] = add_frozen;	/* the caller's ref moves in */
 	for (uint32_t i = 0; i < old->nfrozen; i++)
 	{
 		if (old->frozen[i] == drop_frozen)
@@ -173,6 +164,16 @@ tl_modify_snapshot(struct timeline *tl, struct inmem *add_frozen, struct inmem *
 		s->layers[s->nlayers++] = add[i];	/* the caller's ref moves in */
 	tl_snapshot_sort(s);
 	tl->snap = s;
+	if (new_open)
+	{
+		/*
+		 * A freeze: the frozen layer joins the snapshot and its successor
+		 * becomes the open layer in one critical section, so tl_sync()
+		 * always finds the frozen log in one place or the other.
+		 */
+		tl->open = new_open;
+		tl->open_seq++;
+	}
 	pthread_mutex_unlock(&tl->lock);
 	for (uint32_t j = 0; j < ndrop; j++)
 		atomic_store(&drop[j]->remove, 1);

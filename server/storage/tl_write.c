@@ -493,31 +493,55 @@ tl_wait(struct timeline *tl)
 int
 tl_sync(struct timeline *tl)
 {
-	int			fds[64];
-	int			n = 0;
-	int			err = 0;
+	struct inmem **logs;
+	uint32_t	n = 0;
+	uint32_t	cap;
+	int			err;
 
-	/* dup under the lock: the loop may close a log while we sync it */
+	/* never retry a failed fsync: the kernel may have dropped the pages */
+	if ((err = atomic_load(&tl->sync_err)) != 0)
+		return err;
+
+	/*
+	 * Reference every log holding acknowledged data under the lock (a
+	 * freeze moves a log from open to frozen in one critical section, so
+	 * none is missed), then sync them without it.  A reference keeps the
+	 * log's descriptor open even if the loop drops the layer meanwhile.
+	 */
 	pthread_mutex_lock(&tl->lock);
-	if (tl->open && (fds[n] = dup(tl->open->fd)) >= 0)
-		n++;
-	for (uint32_t i = 0; tl->snap && i < tl->snap->nfrozen && n < 64; i++)
-		if ((fds[n] = dup(tl->snap->frozen[i]->fd)) >= 0)
-			n++;
+	cap = 1 + (tl->snap ? tl->snap->nfrozen : 0);
+	logs = malloc(cap * sizeof(*logs));
+	if (logs != NULL)
+	{
+		if (tl->open)
+			logs[n++] = tl->open;
+		for (uint32_t i = 0; tl->snap && i < tl->snap->nfrozen; i++)
+			logs[n++] = tl->snap->frozen[i];
+		for (uint32_t i = 0; i < n; i++)
+			inmem_ref(logs[i]);
+	}
 	pthread_mutex_unlock(&tl->lock);
+	if (logs == NULL)
+	{
+		slog(SLOG_ERROR, "timeline %s: out of memory syncing its write logs", tl->hex);
+		return STRATA_ENOMEM;
+	}
 	if (n > 0 && fs_fault_once("STRATA_FAIL_FSYNC_ONCE_FILE"))
 	{
 		slog(SLOG_ERROR, "timeline %s: fdatasync of a write log failed: injected EIO", tl->hex);
 		err = STRATA_EIO;
 	}
-	for (int i = 0; i < n; i++)
-	{
-		if (err == 0 && fdatasync(fds[i]) != 0)
+	for (uint32_t i = 0; i < n && err == 0; i++)
+		if (fdatasync(logs[i]->fd) != 0)
 		{
-			slog(SLOG_ERROR, "timeline %s: fdatasync of a write log failed: %m", tl->hex);
+			slog(SLOG_ERROR, "timeline %s: fdatasync of write log \"%s\" failed: %m",
+				 tl->hex, logs[i]->path);
 			err = STRATA_EIO;
 		}
-		close(fds[i]);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		inmem_unref(logs[i]);
+	free(logs);
+	if (err == STRATA_EIO)
+		atomic_store(&tl->sync_err, err);
 	return err;
 }

@@ -244,6 +244,7 @@ inmem_alloc(const char *path)
 	snprintf(m->path, sizeof(m->path), "%s", path);
 	m->fd = -1;
 	m->lsn_end = LSN_MAX;
+	atomic_init(&m->refs, 1);
 	return m;
 }
 
@@ -468,6 +469,19 @@ fail:
 	free(rec);
 	inmem_free(m, 0);
 	return err;
+}
+
+void
+inmem_ref(struct inmem *m)
+{
+	atomic_fetch_add(&m->refs, 1);
+}
+
+void
+inmem_unref(struct inmem *m)
+{
+	if (m && atomic_fetch_sub(&m->refs, 1) == 1)
+		inmem_free(m, atomic_load(&m->drop_file));
 }
 
 void

@@ -129,7 +129,11 @@ struct inmem
 
 	struct inmem_map *map;		/* read-only mapping, or NULL */
 
-	/* snapshots referring to a frozen layer (timeline.c) */
+	/*
+	 * References: the timeline's open-layer pointer or the snapshots
+	 * holding a frozen layer, and tl_sync() while it syncs the log.  The
+	 * file stays open until the last one goes (inmem_unref).
+	 */
 	_Atomic int refs;
 	_Atomic int drop_file;		/* flushed: remove the log with the last ref */
 };
@@ -154,8 +158,15 @@ extern int	inmem_open_log(const char *path, const uint8_t tenant[16], const uint
 						   lsn_t skip_below, int open_for_append, size_t bufsize,
 						   bw_notify_fn notify, void *arg, struct inmem **out);
 
-/* Close and free; remove the log file too if unlink_file. */
+/*
+ * Close and free; remove the log file too if unlink_file.  Only for a
+ * layer nobody else references (error paths, replay); else inmem_unref.
+ */
 extern void inmem_free(struct inmem *m, int unlink_file);
+/* References (any thread): a new layer starts with one, its creator's. */
+extern void inmem_ref(struct inmem *m);
+/* Drop one; the last frees, removing the log if drop_file was set. */
+extern void inmem_unref(struct inmem *m);
 
 /*
  * Append one version (loop thread, OPEN only).  STRATA_EBUSY: the writer

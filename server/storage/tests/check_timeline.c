@@ -261,6 +261,35 @@ START_TEST(test_short_log_is_corrupt)
 }
 END_TEST
 
+/*
+ * A failed fdatasync is never retried (issue 12): the kernel may have
+ * dropped the dirty pages and cleared the error, so a second attempt could
+ * succeed over lost data.  Every later tl_sync fails too.
+ */
+START_TEST(test_failed_sync_is_sticky)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	char		flag[600];
+	int			fd;
+
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 100, NULL, NULL), 0);
+	ck_assert_int_eq(tl_sync(tl), 0);
+	snprintf(flag, sizeof(flag), "%s/fail-fsync", test_dir);
+	fd = open(flag, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	setenv("STRATA_FAIL_FSYNC_ONCE_FILE", flag, 1);
+	ck_assert_int_eq(tl_sync(tl), STRATA_EIO);
+	/* the injected fault fired once and is gone: a retry would succeed */
+	ck_assert_int_eq(access(flag, F_OK), -1);
+	ck_assert_int_eq(tl_sync(tl), STRATA_EIO);
+	unsetenv("STRATA_FAIL_FSYNC_ONCE_FILE");
+	registry_close(reg, 0);
+}
+END_TEST
+
 START_TEST(test_flush_compact_image_gc)
 {
 	struct tl_conf c = small_conf();
@@ -884,6 +913,7 @@ check_timeline_suite(void)
 	tcase_add_test(tc, test_write_read_restart);
 	tcase_add_test(tc, test_interrupted_log_creation);
 	tcase_add_test(tc, test_short_log_is_corrupt);
+	tcase_add_test(tc, test_failed_sync_is_sticky);
 	tcase_add_test(tc, test_flush_compact_image_gc);
 	tcase_add_test(tc, test_pitr_retention);
 	tcase_add_test(tc, test_gc_rewrite_name_collision);
