@@ -320,6 +320,51 @@ fail:
 	return err;
 }
 
+/*
+ * The record at off, read into rec (REC_MAX bytes): its length if it is
+ * whole, of a plausible length and its CRC matches, else 0.
+ */
+static uint32_t
+replay_record(int fd, uint8_t *rec, uint64_t off, uint64_t size)
+{
+	uint32_t	len;
+
+	if (off + 4 > size || pread(fd, rec, 4, (off_t) off) != 4)
+		return 0;
+	len = get_le32(rec);
+	if (len < INMEM_REC_OVERHEAD + VAL_HDR || len > REC_MAX || off + len > size ||
+		pread(fd, rec, len, (off_t) off) != (ssize_t) len ||
+		get_le32(rec + len - 4) != strata_crc32c(rec, len - 4))
+		return 0;
+	return len;
+}
+
+/* How far past a bad record replay looks for a good one. */
+#define RESYNC_WINDOW	(64 * 1024)
+
+/*
+ * Whether a valid record follows a bad one at off: where the bad record's
+ * own length says the next one starts, or at any offset in the next
+ * RESYNC_WINDOW bytes.  A crash leaves only a torn end (a write cut short:
+ * the file ends inside a record, or unwritten bytes after it), never good
+ * records after a bad one.
+ */
+static int
+valid_record_after(int fd, uint8_t *rec, uint64_t off, uint64_t size)
+{
+	uint32_t	len = 0;
+
+	if (off + 4 <= size && pread(fd, rec, 4, (off_t) off) == 4)
+		len = get_le32(rec);
+	if (len >= INMEM_REC_OVERHEAD + VAL_HDR && len <= REC_MAX && off + len < size &&
+		replay_record(fd, rec, off + len, size) != 0)
+		return 1;
+	for (uint64_t p = off + 1; p < off + RESYNC_WINDOW && p + INMEM_REC_OVERHEAD < size; p++)
+		if (replay_record(fd, rec, p, size) != 0)
+			return 1;
+	return 0;
+}
+
 /* The first len bytes of fd are zero (a file whose header never got written). */
 static int
 all_zero_prefix(int fd, off_t len)
@@ -408,19 +453,27 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	while (off < (uint64_t) st.st_size)
 	{
 		uint32_t	len;
-		ssize_t		r;
 		lsn_t		lsn;
 		struct inmem_key *k;
 
-		r = pread(m->fd, rec, 4, off);
-		len = r == 4 ? get_le32(rec) : 0;
-		if (len < INMEM_REC_OVERHEAD + VAL_HDR || len > REC_MAX || off + len > (uint64_t) st.st_size ||
-			pread(m->fd, rec, len, off) != (ssize_t) len ||
-			get_le32(rec + len - 4) != strata_crc32c(rec, len - 4))
+		if ((len = replay_record(m->fd, rec, off, (uint64_t) st.st_size)) == 0)
 		{
-			slog(SLOG_WARNING, "write log \"%s\": torn or corrupt record at offset %llu of %llu; "
-				 "cutting the log there", path, (unsigned long long) off,
-				 (unsigned long long) st.st_size);
+			if (valid_record_after(m->fd, rec, off, (uint64_t) st.st_size))
+			{
+				/*
+				 * Not a torn tail: a record that fails its checks with
+				 * good ones after it.  Cutting would drop them silently
+				 * (I21): report it and keep the file as evidence.
+				 */
+				slog(SLOG_ERROR, "write log \"%s\": corrupt record at offset %llu of %llu "
+					 "followed by valid records", path, (unsigned long long) off,
+					 (unsigned long long) st.st_size);
+				err = STRATA_ECORRUPT;
+				goto fail;
+			}
+			slog(SLOG_WARNING, "write log \"%s\": torn record at offset %llu of %llu (the end "
+				 "of a write cut short by a crash); cutting the log there", path,
+				 (unsigned long long) off, (unsigned long long) st.st_size);
 			if (ftruncate(m->fd, off) != 0 || fdatasync(m->fd) != 0)
 			{
 				slog(SLOG_ERROR, "could not truncate write log \"%s\": %m", path);

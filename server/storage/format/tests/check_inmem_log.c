@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -284,6 +285,94 @@ START_TEST(test_crc_on_first_read)
 }
 END_TEST
 
+/* Three records written and frozen; the offsets of the second and the end. */
+static struct inmem *
+three_records(uint64_t *second, uint64_t *end)
+{
+	struct inmem *m = create_log();
+	uint64_t	e1 = append_page(m, 1, 0x200);
+
+	(void) append_page(m, 2, 0x210);
+	*end = append_page(m, 3, 0x220);
+	*second = e1;
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	ck_assert_int_eq(inmem_freeze(m, 0x221), 0);
+	return m;
+}
+
+static off_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* A crash cuts the last write short: replay drops the torn record only. */
+START_TEST(test_replay_cuts_torn_tail)
+{
+	uint64_t	second,
+				end;
+	struct inmem *m = three_records(&second, &end);
+	struct inmem *r;
+
+	ck_assert_int_eq(truncate(m->path, (off_t) (end - 100)), 0);
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->nversions, 2);
+	ck_assert_int_eq(check_page(r, 2, LSN_MAX, 0x210), 0);
+	ck_assert_int_eq(check_page(r, 3, LSN_MAX, 0), -1);
+	inmem_free(r, 0);
+	/* cut back to the record boundary */
+	ck_assert_int_eq(file_size(m->path), (off_t) (end - VAL_MAX - INMEM_REC_OVERHEAD));
+	inmem_free(m, 1);
+}
+END_TEST
+
+/* Unwritten (zero) bytes after the last record are a torn tail too. */
+START_TEST(test_replay_cuts_zero_tail)
+{
+	uint64_t	second,
+				end;
+	struct inmem *m = three_records(&second, &end);
+	struct inmem *r;
+
+	ck_assert_int_eq(truncate(m->path, (off_t) (end + 20000)), 0);
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->nversions, 3);
+	inmem_free(r, 0);
+	ck_assert_int_eq(file_size(m->path), (off_t) end);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/*
+ * A damaged record with good ones after it is corruption, not a torn tail
+ * (issue 12, 7): replay must refuse, keep the file as it is, and never
+ * drop the later records.  Damage in the value and in the length word.
+ */
+START_TEST(test_replay_refuses_corrupt_middle)
+{
+	for (int where = 0; where < 2; where++)
+	{
+		uint64_t	second,
+					end;
+		struct inmem *m = three_records(&second, &end);
+		struct inmem *r = NULL;
+		off_t		before;
+
+		test_flip_byte(m->path, (off_t) (second + (where == 0 ? INMEM_REC_HDR + 100 : 1)));
+		before = file_size(m->path);
+		ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r),
+						 STRATA_ECORRUPT);
+		ck_assert_ptr_null(r);
+		ck_assert_int_eq(file_size(m->path), before);
+		inmem_free(m, 1);
+	}
+}
+END_TEST
+
 Suite *
 check_inmem_log_suite(void)
 {
@@ -298,6 +387,9 @@ check_inmem_log_suite(void)
 	tcase_add_test(tc, test_partial_record_not_visible);
 	tcase_add_test(tc, test_cut_mid_record);
 	tcase_add_test(tc, test_crc_on_first_read);
+	tcase_add_test(tc, test_replay_cuts_torn_tail);
+	tcase_add_test(tc, test_replay_cuts_zero_tail);
+	tcase_add_test(tc, test_replay_refuses_corrupt_middle);
 	suite_add_tcase(s, tc);
 	return s;
 }
