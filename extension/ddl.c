@@ -22,6 +22,7 @@
 #include "tcop/utility.h"
 
 #include "ddl.h"
+#include "durability.h"
 #include "errmap.h"
 #include "relsize.h"
 #include "ring.h"
@@ -45,6 +46,7 @@ send_dropdb(Oid dbid)
 	relsize_forget_db(dbid);
 	if (res.error)
 		errmap_report(&res, psprintf("drop database %u in stratad", dbid));
+	durability_register_change();
 }
 
 static bool

@@ -128,6 +128,32 @@ durability_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync)
 		durability_sync_now();
 }
 
+/*
+ * A change without pages (CREATE, UNLINK, DROPDB, RESET_UNLOGGED) must be
+ * durable once the checkpoint whose redo point passed its WAL completes,
+ * like a page write: after a host crash, recovery replays only the WAL
+ * after that point.  It cannot register a sync request on its own fork,
+ * which an unlink or DROP DATABASE cancels (md forgets a dropped
+ * relation's requests), so it registers one on a sentinel tag that names
+ * no relation (all OIDs invalid: no forget request ever matches it); the
+ * sync handler only needs to be called for the SYNC to go out.
+ */
+void
+durability_register_change(void)
+{
+	FileTag		tag;
+
+	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
+	if (!enableFsync)
+		return;
+	memset(&tag, 0, sizeof(tag));
+	tag.handler = SYNC_HANDLER_MD;
+	tag.forknum = MAIN_FORKNUM;
+	tag.segno = 0;
+	if (!RegisterSyncRequest(&tag, SYNC_REQUEST, false))
+		durability_sync_now();
+}
+
 static void
 durability_xact_callback(XactEvent event, void *arg)
 {

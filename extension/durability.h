@@ -32,6 +32,12 @@ extern int	strata_md_syncfiletag(const FileTag *ftag, char *path);
 /* After stratad acknowledged a change of the fork; may send SYNC itself. */
 extern void durability_register_write(RelFileNode rnode, ForkNumber fork, bool skipFsync);
 
+/*
+ * After stratad acknowledged a change without pages (CREATE, UNLINK,
+ * DROPDB, RESET_UNLOGGED): the next checkpoint's SYNC covers it.
+ */
+extern void durability_register_change(void);
+
 /* Postmaster, _PG_init: register the transaction callback. */
 extern void durability_init(void);
 

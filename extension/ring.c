@@ -138,13 +138,24 @@ send_slot(Slot *s)
 	return true;
 }
 
-/* After a reconnect: re-send every outstanding request, in order. */
+/*
+ * After a reconnect: re-send every outstanding request, in order.  The
+ * old connection may have carried a request out before it broke, and
+ * stratad may have applied it without our seeing the answer, so a re-sent
+ * request must be idempotent: writes, extends, truncates, unlinks and
+ * drops are (the same change again leaves the same state), and a CREATE
+ * is made so by tolerating the fork it may itself have created.
+ */
 static void
 resend_outstanding(void)
 {
 	for (uint64 pos = ring_recv; pos < ring_tail; pos++)
 	{
-		if (!send_slot(slot_at(pos)))
+		Slot	   *s = slot_at(pos);
+
+		if (s->req.tag == PROTO_CREATE)
+			s->req.flags |= PROTO_CREATE_TOLERATE_EXISTS;
+		if (!send_slot(s))
 			return;
 	}
 }
@@ -423,22 +434,24 @@ ring_read(RelFileNode rnode, ForkNumber fork, BlockNumber blk, char *buf,
 		wait_for(pos);
 		s = slot_at(pos);
 		s->state = SLOT_UNUSED;
-		if (s->res.error)
-		{
-			*res = s->res;
-			res->errmsg = pstrdup(s->errbuf);
-			conn_rearm_latch();
-			return false;
-		}
 
 		/*
-		 * I9: the page is current only if nobody wrote the block since we
-		 * asked.  The buffer we read into is I/O-locked by us, so a newer
-		 * write can only come from a path that bypassed shared buffers;
-		 * ask again until the answer is current.
+		 * I9: the answer is current only if nobody wrote the block since
+		 * we asked, and that holds for an error too (a prefetch past the
+		 * end answered BEYOND_EOF before an extend).  The buffer we read
+		 * into is I/O-locked by us, so a newer write can only come from a
+		 * path that bypassed shared buffers; ask again until the answer is
+		 * current.
 		 */
 		if (lwlsn_get(rnode, fork, blk) <= s->req.nms)
 		{
+			if (s->res.error)
+			{
+				*res = s->res;
+				res->errmsg = pstrdup(s->errbuf);
+				conn_rearm_latch();
+				return false;
+			}
 			memcpy(buf, s->page, BLCKSZ);
 			if (prefetched)
 				strata_count(SC_PREFETCH_HITS, 1);

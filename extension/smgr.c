@@ -99,6 +99,7 @@ strata_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 	if (res.error)
 		errmap_report(&res, psprintf("create relation fork \"%s\"",
 								  fork_path(reln->smgr_rnode.node, forknum)));
+	durability_register_change();
 	if (isRedo)
 		relsize_forget_rel(reln->smgr_rnode.node);
 	else
@@ -180,6 +181,8 @@ strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 						relpathperm(rnode.node, forknum == InvalidForkNumber ? MAIN_FORKNUM : forknum),
 						res.errmsg)));
 	}
+	else
+		durability_register_change();
 	mdunlink(rnode, forknum, isRedo);
 }
 

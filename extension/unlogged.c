@@ -17,6 +17,7 @@
 #include "common/controldata_utils.h"
 #include "miscadmin.h"
 
+#include "durability.h"
 #include "errmap.h"
 #include "relsize.h"
 #include "ring.h"
@@ -76,6 +77,7 @@ unlogged_maybe_reset(void)
 			errmap_report(&res, "reset unlogged relations");
 		}
 		relsize_forget_all();
+		durability_register_change();
 		pg_atomic_write_u32(&strata_shared->need_unlogged_reset, 0);
 		ereport(LOG,
 				(errmsg("strata: reset %u unlogged relation(s) from their init forks after a crash",
