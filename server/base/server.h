@@ -1,12 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * server.h
- *	  stratad's process-wide state, owned by the event-loop thread.
+ *	  stratad's process-wide state, owned by the page-service loop thread.
  *
- * One event loop serves the page service and the management API; the
- * sync thread (syncer.h), the timelines' write-buffer flush threads and
- * background threads (timeline.h) are the others.  Counters here are only
- * touched on the loop thread.
+ * The page-service loop (base) serves the computes; the management API
+ * runs on its own loop and thread (api_base, http.h); the sync thread
+ * (syncer.h), the read workers, the timelines' write-buffer flush threads
+ * and background threads (timeline.h) are the others.  Counters here are
+ * only touched on the page-service loop thread; other threads read them
+ * by running a call there (calls, loopcall.h; the API's loopview.h).
+ * Fields set before the API thread starts and not changed while it runs
+ * (paths, options, state, reg) may be read there directly.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,10 +79,14 @@ extern const double server_sync_bucket_le[SYNC_BUCKETS];
 extern const double server_exec_bucket_le[EXEC_BUCKETS];
 
 struct workers;
+struct loopcall;
 
 struct server
 {
 	struct event_base *base;
+	struct loopcall *calls;		/* other threads' calls, run on base's thread */
+	struct event_base *api_base;	/* the management API's loop (http.h) */
+	struct loopcall *api_calls;	/* calls run on the API's thread */
 	struct registry *reg;
 	struct syncer *syncer;
 	struct identity id;
