@@ -60,7 +60,10 @@ struct tenant
 	struct throttle throttle;	/* GETPAGE throttle of all its timelines */
 };
 
-/* Called before a timeline shuts down, so connections using it go first. */
+/*
+ * Called before a timeline shuts down, so connections using it go first;
+ * on the page-service loop's thread (or with no loop running).
+ */
 typedef void (*registry_tl_stop_fn) (struct timeline *tl, void *arg);
 
 struct registry
