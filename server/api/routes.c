@@ -1,7 +1,11 @@
 /*-------------------------------------------------------------------------
  *
- * api.c
- *	  Tenant and timeline routes of the management API (api.h).
+ * routes.c
+ *	  Tenant and timeline routes of the management API (routes.h).
+ *
+ * Runs on the API thread, which makes the registry's changes (tenant.h):
+ * tenants and timelines looked up here stay valid until this thread
+ * changes the registry.  Loop-owned facts come from loopview.h.
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -18,6 +23,8 @@
 
 #include "http.h"
 #include "identity.h"
+#include "loopcall.h"
+#include "loopview.h"
 #include "lsn.h"
 #include "pagetrace.h"
 #include "slog.h"
@@ -85,7 +92,7 @@ key_str(const uint8_t key[KEY_SIZE])
 }
 
 static json_t *
-timeline_json(struct timeline *tl)
+timeline_json(struct timeline *tl, const struct loopview_tl *v)
 {
 	struct tl_snapshot *s = tl_snapshot_get(tl);
 	uint64_t	phys = 0;
@@ -106,10 +113,24 @@ timeline_json(struct timeline *tl)
 	json_object_set_new(o, "layer_files", json_integer(s->nlayers));
 	json_object_set_new(o, "frozen_layers", json_integer(s->nfrozen));
 	json_object_set_new(o, "current_physical_size", json_integer((json_int_t) phys));
-	json_object_set_new(o, "open_layer_bytes", json_integer(tl->open ? (json_int_t) tl->open->end : 0));
-	json_object_set_new(o, "relation_forks", json_integer(tl_nforks(tl)));
+	json_object_set_new(o, "open_layer_bytes", json_integer((json_int_t) v->open_bytes));
+	json_object_set_new(o, "relation_forks", json_integer(v->nforks));
 	tl_snapshot_put(s);
 	return o;
+}
+
+/* Answer code with timeline_json() of tl; errors as what. */
+static void
+reply_timeline(struct evhttp_request *req, struct server *srv, struct timeline *tl, int code,
+			   const char *what)
+{
+	struct loopview_tl v;
+	int			err = loopview_take(srv, &tl, 1, &v, NULL);
+
+	if (err != 0)
+		reply_err(req, err, what);
+	else
+		http_reply_json(req, code, timeline_json(tl, &v));
 }
 
 static json_t *
@@ -223,7 +244,7 @@ tenant_config(struct evhttp_request *req, struct server *srv, struct tenant *t)
 }
 
 static json_t *
-layers_json(struct timeline *tl)
+layers_json(struct timeline *tl, const struct loopview_tl *v)
 {
 	struct tl_snapshot *s = tl_snapshot_get(tl);
 	json_t	   *layers = json_array();
@@ -248,10 +269,10 @@ layers_json(struct timeline *tl)
 											   "lsn_start", lsn_str(s->frozen[i]->lsn_start),
 											   "lsn_end", lsn_str(s->frozen[i]->lsn_end),
 											   "bytes", (json_int_t) s->frozen[i]->end));
-	if (tl->open)
+	if (v->has_open)
 		json_array_append_new(inmem, json_pack("{s:s, s:o, s:I}", "state", "open",
-											   "lsn_start", lsn_str(tl->open->lsn_start),
-											   "bytes", (json_int_t) tl->open->end));
+											   "lsn_start", lsn_str(v->open_lsn_start),
+											   "bytes", (json_int_t) v->open_bytes));
 	tl_snapshot_put(s);
 	return json_pack("{s:o, s:o}", "layers", layers, "in_memory_layers", inmem);
 }
@@ -281,62 +302,223 @@ body_id(json_t *body, const char *field, uint8_t id[16])
 	return identity_parse_hex(json_string_value(v), id) == 0 ? 0 : -1;
 }
 
-/* ---------- background work answered later ---------- */
+/* ---------- work on the page-service loop, answered later ---------- */
 
+/*
+ * A request answered once work started on the page-service loop is done:
+ * a timeline's background round (checkpoint, compact, GC), or the
+ * checkpoint of a new branch's ancestor.  From the moment the work is
+ * queued it owns the pending_reply, until answer() ran on the API thread
+ * and freed it; the HTTP side only borrows it and lets go (req = NULL)
+ * when the client leaves or the API stops.  Ids, not pointers, lead back
+ * to the timeline, which may be gone by then; no reference is held while
+ * the work waits (I3).
+ */
 struct pending_reply
 {
-	struct evhttp_request *req;	/* NULL once the client went away */
-	const char *what;
+	struct evhttp_request *req;	/* API thread; NULL once the client went away */
+	struct server *srv;
+	const char *what;			/* the error message's prefix */
+	uint8_t		tenant[16];
+	uint8_t		timeline[16];	/* worked on, or the branch to create */
+	int			branch;			/* then create timeline[] from ancestor[] */
+	uint8_t		ancestor[16];
+	lsn_t		ancestor_lsn;
+	struct timeline *tl;		/* start_on_loop() only: where the work runs */
+	int			checkpoint;
+	int			compact;
+	int			gc;
+	int			err;			/* the work's result, set on the loop */
+	struct loopcall_msg msg;	/* the answer's way back */
+	struct pending_reply *prev; /* API thread: in pending while req is set */
+	struct pending_reply *next;
 };
+
+static struct pending_reply *pending;	/* API thread */
+
+/* API thread: no answer will be sent on p->req. */
+static void
+forget_client(struct pending_reply *p, int from_closecb)
+{
+	if (p->req == NULL)
+		return;
+	if (!from_closecb)
+		evhttp_connection_set_closecb(evhttp_request_get_connection(p->req), NULL, NULL);
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+	p->req = NULL;
+}
 
 static void
 on_conn_close(struct evhttp_connection *conn, void *arg)
 {
-	struct pending_reply *p = arg;
-
 	(void) conn;
-	p->req = NULL;
+	forget_client(arg, 1);
 }
 
+void
+api_cancel_pending(void)
+{
+	while (pending)
+		forget_client(pending, 0);
+}
+
+static struct pending_reply *
+pending_new(struct evhttp_request *req, struct server *srv, struct timeline *tl,
+			const char *what)
+{
+	struct pending_reply *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->req = req;
+	p->srv = srv;
+	p->what = what;
+	p->tl = tl;
+	memcpy(p->tenant, tl->tenant_id, 16);
+	memcpy(p->timeline, tl->id, 16);
+	return p;
+}
+
+/* The API thread: create the branch whose ancestor is checkpointed now. */
+static void
+finish_branch(struct pending_reply *p, struct evhttp_request *req)
+{
+	struct registry *reg = p->srv->reg;
+	struct tenant *t = registry_tenant(reg, p->tenant);
+	struct timeline *tl;
+	int			err = p->err;
+
+	if (err == 0 && (t == NULL || t->state != TENANT_ACTIVE))
+		err = STRATA_ENOTFOUND;
+	if (err == 0)
+		err = registry_create_timeline(reg, t, p->timeline, p->ancestor, p->ancestor_lsn, &tl);
+	if (err != 0)
+		reply_err(req, err, p->what);
+	else
+		reply_timeline(req, p->srv, tl, 201, p->what);
+}
+
+/*
+ * On the API thread, or on the posting thread once the API stopped (then
+ * the client is gone: the work's result is dropped, and a branch whose
+ * client left before its ancestor's checkpoint ended is not created).
+ */
+static void
+answer(void *arg)
+{
+	struct pending_reply *p = arg;
+	struct evhttp_request *req = p->req;
+
+	forget_client(p, 0);
+	if (req && p->branch)
+		finish_branch(p, req);
+	else if (req && p->err != 0)
+		reply_err(req, p->err, p->what);
+	else if (req)
+	{
+		struct timeline *tl = registry_timeline(p->srv->reg, p->tenant, p->timeline);
+
+		if (tl == NULL)
+			reply_err(req, STRATA_ESHUTDOWN, p->what);
+		else
+			reply_timeline(req, p->srv, tl, 200, p->what);
+	}
+	free(p);
+}
+
+/* The page-service loop: the work is done (or the timeline stopped). */
 static void
 work_done(struct timeline *tl, int err, void *arg)
 {
 	struct pending_reply *p = arg;
 
-	if (p->req)
-	{
-		struct evhttp_connection *conn = evhttp_request_get_connection(p->req);
+	(void) tl;
+	p->err = err;
+	loopcall_post(p->srv->api_calls, &p->msg, answer, p);
+}
 
-		evhttp_connection_set_closecb(conn, NULL, NULL);
-		if (err != 0)
-			reply_err(p->req, err, p->what);
-		else
-			http_reply_json(p->req, 200, timeline_json(tl));
+/* The page-service loop: tl_request_work() belongs to it. */
+static int
+start_on_loop(void *arg)
+{
+	struct pending_reply *p = arg;
+
+	return tl_request_work(p->tl, p->checkpoint, p->compact, p->gc, work_done, p);
+}
+
+/* Hand p to the work on the loop; the answer comes through answer(). */
+static void
+start_pending(struct pending_reply *p)
+{
+	struct evhttp_request *req = p->req;
+	int			err = loopcall_run(p->srv->calls, start_on_loop, p);
+
+	if (err != 0)
+	{
+		reply_err(req, err, p->what);
+		free(p);
+		return;
 	}
-	free(p);
+	/* answer() runs on this thread, so not before this handler returns */
+	p->next = pending;
+	if (pending)
+		pending->prev = p;
+	pending = p;
+	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, p);
 }
 
 static void
-start_work(struct evhttp_request *req, struct timeline *tl, const char *what, int checkpoint,
-		   int compact, int gc)
+start_work(struct evhttp_request *req, struct server *srv, struct timeline *tl, const char *what,
+		   int checkpoint, int compact, int gc)
 {
-	struct pending_reply *p = calloc(1, sizeof(*p));
-	int			err;
+	struct pending_reply *p = pending_new(req, srv, tl, what);
 
 	if (p == NULL)
 	{
 		reply_err(req, STRATA_ENOMEM, what);
 		return;
 	}
-	p->req = req;
-	p->what = what;
-	if ((err = tl_request_work(tl, checkpoint, compact, gc, work_done, p)) != 0)
+	p->checkpoint = checkpoint;
+	p->compact = compact;
+	p->gc = gc;
+	start_pending(p);
+}
+
+/*
+ * POST a branch: check it, checkpoint the ancestor on the loop (the branch
+ * point's history must be in its layers), then create it in answer().
+ */
+static void
+start_branch(struct evhttp_request *req, struct server *srv, struct tenant *t,
+			 const uint8_t id[16], const uint8_t ancestor_id[16], lsn_t lsn)
+{
+	const char *what = "could not create the timeline";
+	struct timeline *anc;
+	struct pending_reply *p;
+	int			err = registry_check_branch(srv->reg, t, id, ancestor_id, &lsn, &anc);
+
+	if (err != 0)
 	{
-		free(p);
 		reply_err(req, err, what);
 		return;
 	}
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_conn_close, p);
+	if ((p = pending_new(req, srv, anc, what)) == NULL)
+	{
+		reply_err(req, STRATA_ENOMEM, what);
+		return;
+	}
+	p->branch = 1;
+	memcpy(p->timeline, id, 16);
+	memcpy(p->ancestor, ancestor_id, 16);
+	p->ancestor_lsn = lsn;
+	p->checkpoint = 1;
+	start_pending(p);
 }
 
 /* ---------- routes ---------- */
@@ -381,8 +563,19 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 		{
 			json_t	   *a = json_array();
 
+			struct loopview_tl *v = malloc((t->ntl ? t->ntl : 1) * sizeof(*v));
+			int			err = v ? loopview_take(srv, t->tls, t->ntl, v, NULL) : STRATA_ENOMEM;
+
+			if (err != 0)
+			{
+				free(v);
+				json_decref(a);
+				reply_err(req, err, "could not list the timelines");
+				return;
+			}
 			for (uint32_t i = 0; i < t->ntl; i++)
-				json_array_append_new(a, timeline_json(t->tls[i]));
+				json_array_append_new(a, timeline_json(t->tls[i], &v[i]));
+			free(v);
 			http_reply_json(req, 200, a);
 		}
 		else if (cmd == EVHTTP_REQ_POST)
@@ -411,13 +604,18 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 				http_reply_error(req, 400, "malformed ancestor_timeline_id or ancestor_start_lsn");
 				return;
 			}
-			err = registry_create_timeline(srv->reg, t, tlid,
-										   anc && !json_is_null(anc) ? ancid : NULL, lsn, &tl);
+			if (anc && !json_is_null(anc))
+			{
+				json_decref(body);
+				start_branch(req, srv, t, tlid, ancid, lsn);
+				return;
+			}
+			err = registry_create_timeline(srv->reg, t, tlid, NULL, lsn, &tl);
 			json_decref(body);
 			if (err != 0)
 				reply_err(req, err, "could not create the timeline");
 			else
-				http_reply_json(req, 201, timeline_json(tl));
+				reply_timeline(req, srv, tl, 201, "could not create the timeline");
 		}
 		else
 			http_reply_error(req, 405, "method not allowed");
@@ -444,7 +642,7 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 	if (sub == NULL)
 	{
 		if (cmd == EVHTTP_REQ_GET)
-			http_reply_json(req, 200, timeline_json(tl));
+			reply_timeline(req, srv, tl, 200, "could not read the timeline");
 		else if (cmd == EVHTTP_REQ_DELETE)
 		{
 			int			err = registry_delete_timeline(srv->reg, t, tlid);
@@ -460,15 +658,23 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 		return;
 	}
 	if (strcmp(sub, "/layer") == 0 && cmd == EVHTTP_REQ_GET)
-		http_reply_json(req, 200, layers_json(tl));
+	{
+		struct loopview_tl v;
+		int			err = loopview_take(srv, &tl, 1, &v, NULL);
+
+		if (err != 0)
+			reply_err(req, err, "could not list the layers");
+		else
+			http_reply_json(req, 200, layers_json(tl, &v));
+	}
 	else if (strcmp(sub, "/checkpoint") == 0 && cmd == EVHTTP_REQ_PUT)
-		start_work(req, tl, "checkpoint failed", 1, 1, 0);
+		start_work(req, srv, tl, "checkpoint failed", 1, 1, 0);
 	else if (strcmp(sub, "/compact") == 0 && cmd == EVHTTP_REQ_PUT)
-		start_work(req, tl, "compaction failed", 0, 1, 0);
+		start_work(req, srv, tl, "compaction failed", 0, 1, 0);
 	else if (strcmp(sub, "/do_gc") == 0 && cmd == EVHTTP_REQ_PUT)
-		start_work(req, tl, "GC failed", 0, 0, 1);
+		start_work(req, srv, tl, "GC failed", 0, 0, 1);
 	else if (strcmp(sub, "/page_trace") == 0 && cmd == EVHTTP_REQ_GET)
-		pagetrace_start(tl, req, srv->base);
+		pagetrace_start(tl, req, srv->api_base, srv->calls);
 	else
 		http_reply_error(req, 404, "not found");
 }
@@ -530,4 +736,60 @@ api_dispatch(struct evhttp_request *req, struct server *srv, const char *path)
 	}
 	tenant_routes(req, srv, t, rest + strlen(thex));
 	return 1;
+}
+
+void
+api_status(struct evhttp_request *req, struct server *srv)
+{
+	struct timeline *tl = srv->reg ? registry_timeline(srv->reg, srv->id.tenant, srv->id.timeline) : NULL;
+	struct loopview_server *sv = malloc(sizeof(*sv));
+	struct loopview_tl v = {0};
+	char		lsn[LSN_STRLEN];
+	char		sysid[32];
+	json_t	   *o;
+	uint64_t	layer_bytes = 0;
+	uint64_t	open_bytes = 0;
+	uint32_t	nlayers = 0;
+	int			err = sv ? loopview_take(srv, &tl, tl ? 1 : 0, &v, sv) : STRATA_ENOMEM;
+
+	if (err != 0)
+	{
+		free(sv);
+		reply_err(req, err, "could not read the status");
+		return;
+	}
+	if (tl)
+	{
+		struct tl_snapshot *s = tl_snapshot_get(tl);
+
+		nlayers = s->nlayers;
+		for (uint32_t i = 0; i < s->nlayers; i++)
+			layer_bytes += s->layers[i]->size;
+		for (uint32_t i = 0; i < s->nfrozen; i++)
+			open_bytes += s->frozen[i]->end;
+		tl_snapshot_put(s);
+		open_bytes += v.open_bytes;
+	}
+	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) sv->id.sysid);
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
+				  "version", "strata " STRATA_VERSION,
+				  "pid", (int) getpid(),
+				  "state", srv->state,
+				  "tenant_id", srv->tenant_hex,
+				  "timeline_id", srv->timeline_hex,
+				  "system_identifier", sysid,
+				  "last_record_lsn", lsn_format(tl ? atomic_load(&tl->last_record_lsn) : 0, lsn),
+				  "socket", srv->socket_path,
+				  "http_addr", srv->http_addr,
+				  "uptime_seconds", (json_int_t) (time(NULL) - srv->started),
+				  "connections", (json_int_t) sv->m.connections,
+				  "relations", (json_int_t) (tl ? v.nforks : 0),
+				  "layer_files", (json_int_t) nlayers,
+				  "layer_bytes", (json_int_t) layer_bytes,
+				  "log_bytes", (json_int_t) open_bytes,
+				  "import", identity_import_name(sv->id.import),
+				  "durability_epoch", (json_int_t) sv->id.epoch,
+				  "rw_compute_start", (json_int_t) sv->owner_start);
+	free(sv);
+	http_reply_json(req, 200, o);
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
- * api.h
- *	  The management API's tenant and timeline routes (ARCHITECTURE.md
+ * routes.h
+ *	  The management API's status, tenant and timeline routes (ARCHITECTURE.md
  *	  4.3), shaped like Neon's pageserver API, JSON in and out:
  *
  *	GET    /v1/tenant                          list tenants
@@ -19,15 +19,22 @@
  *	PUT    .../checkpoint                      freeze, flush, then compact
  *	PUT    .../compact, PUT .../do_gc          run that work now
  *
+ *	GET    /v1/status                          stratad and its default timeline
+ *
  * Errors are {"error": msg} with 400 (bad input), 404 (unknown), 409
  * (exists), 412 (has branches), 500 (I/O), 503 (shutting down).  Work that
- * takes time (checkpoint, compact, GC) runs on the timeline's background
- * thread; the reply is sent when it finishes and the loop never waits.
+ * takes time (checkpoint, compact, GC, the checkpoint before a branch)
+ * runs on the timeline's background thread; the reply is sent when it
+ * finishes and neither loop waits for it.
+ *
+ * API thread only (http.h).  Directory removal, config saves and timeline
+ * creation run here; stopping a timeline and reading loop-owned state run
+ * on the page-service loop through srv->calls, the handler waiting.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef STRATA_API_H
-#define STRATA_API_H
+#ifndef STRATA_ROUTES_H
+#define STRATA_ROUTES_H
 
 #include "server.h"
 
@@ -35,5 +42,9 @@ struct evhttp_request;
 
 /* Handle req if path is one of the routes above; 0 if it is not. */
 extern int	api_dispatch(struct evhttp_request *req, struct server *srv, const char *path);
+/* GET /v1/status. */
+extern void api_status(struct evhttp_request *req, struct server *srv);
+/* The API stops: answers still to come find their client gone. */
+extern void api_cancel_pending(void);
 
-#endif							/* STRATA_API_H */
+#endif							/* STRATA_ROUTES_H */

@@ -10,21 +10,24 @@
  * every loop shares: the configuration, the registry, the sync thread,
  * the read-write owner of I19, the read workers and the metrics.
  *
- * Threads: one event loop (base) serves the page service and the
- * management API; the sync thread (syncer.h), the read workers
- * (workers.h), the timelines' write-buffer flush threads and background
- * threads (timeline.h) are the others.  Who writes what:
+ * Threads: the page-service loop (base) serves the computes; the
+ * management API runs on its own loop and thread (api_base, http.h); the
+ * sync thread (syncer.h), the read workers (workers.h), the timelines'
+ * write-buffer flush threads and background threads (timeline.h) are the
+ * others.  Who writes what:
  *
  *	- configuration (datadir .. rw_grace_ms, max_batch_size .. read_workers):
- *	  main(), before the loop runs; read-only afterwards.
+ *	  main(), before the loops run; read-only afterwards, so the API thread
+ *	  may read it directly (as it may state and reg).
  *	- id, state, exit_code: main() before and after the loop; while it
- *	  runs, the loop thread only (pgwire.c records the system identifier,
- *	  durable.c a failed fsync).
- *	- owner_*: the loop thread (pgwire.c, conn.c).
+ *	  runs, the page-service loop thread only (pgwire.c records the system
+ *	  identifier, durable.c a failed fsync).
+ *	- owner_*: the page-service loop thread (pgwire.c, conn.c).
  *	- syncer, workers, pagesvc: pagesvc_start() and pagesvc_stop(); the
- *	  handles are used from the loop thread.
- *	- m: the loop thread only; the API reads it (and id, owner_start,
- *	  state) on that thread today.
+ *	  handles are used from the page-service loop thread.
+ *	- m: the page-service loop thread only.  Other threads read it, and
+ *	  everything else the loop owns, by running a call there (calls,
+ *	  loopcall.h; the API's loopview.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -94,10 +97,14 @@ extern const double server_exec_bucket_le[EXEC_BUCKETS];
 
 struct pagesvc_loop;
 struct workers;
+struct loopcall;
 
 struct server
 {
 	struct event_base *base;
+	struct loopcall *calls;		/* other threads' calls, run on base's thread */
+	struct event_base *api_base;	/* the management API's loop (http.h) */
+	struct loopcall *api_calls;	/* calls run on the API's thread */
 	struct registry *reg;
 	struct syncer *syncer;
 	struct identity id;

@@ -5,9 +5,11 @@
  *
  * Startup: lock DATADIR/stratad.pid, load the identity, open and replay
  * the page log, import the compute's files if asked (before serving),
- * listen, write DATADIR/stratad.status.  Shutdown on SIGTERM/SIGINT or
- * EOF on --postmaster-fd: stop accepting, commit pending writes, sync the
- * log, remove the socket and status file.
+ * listen, write DATADIR/stratad.status, start the management API's thread
+ * (http.h), then run the page-service loop on this thread.  Shutdown on
+ * SIGTERM/SIGINT or EOF on --postmaster-fd: stop and join the API thread,
+ * stop accepting, commit pending writes, sync the log, remove the socket
+ * and status file.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +32,7 @@
 #include "codec.h"
 #include "identity.h"
 #include "import.h"
+#include "loopcall.h"
 #include "options.h"
 #include "pagesvc.h"
 #include "server.h"
@@ -340,6 +343,10 @@ main(int argc, char **argv)
 	if (registry_open(srv.datadir, srv.base, &conf, &srv.reg) != 0 ||
 		registry_ensure_timeline(srv.reg, srv.id.tenant, srv.id.timeline) != 0)
 		goto out;
+	/* from here the API thread changes the registry; timelines stop on this loop */
+	if ((srv.calls = loopcall_new(srv.base)) == NULL)
+		goto out;
+	srv.reg->loop = srv.calls;
 	if (http_start(&srv, http_addr, any_port) != 0)
 		goto out;
 	if (pagesvc_start(&srv, socket_dir, tcp) != 0)
@@ -359,10 +366,20 @@ main(int argc, char **argv)
 	srv.state = "active";
 	if (write_status() != 0)
 		goto out;
+	/* srv is set up: the API thread may read what does not change from now on */
+	if (http_run(&srv) != 0)
+		goto out;
 	slog(SLOG_INFO, "stratad: serving tenant %s timeline %s", srv.tenant_hex, srv.timeline_hex);
 
 	event_base_dispatch(srv.base);
 
+	/*
+	 * The API goes first: its handlers in progress finish (their calls on
+	 * this loop run here meanwhile), so the page service stops with no
+	 * management request half done.  Neither step waits for a client.
+	 */
+	http_stop(&srv);
+	loopcall_close(srv.calls);
 	srv.state = "stopping";
 	if (pagesvc_stop(&srv) == 0)
 	{
@@ -370,7 +387,6 @@ main(int argc, char **argv)
 		srv.id.flags |= IDENTITY_CLEAN;
 		(void) identity_save(srv.datadir, &srv.id);
 	}
-	http_stop();
 	{
 		char		path[4096];
 
@@ -388,6 +404,13 @@ out:
 		event_free(ev_pm);
 	if (srv.reg)
 		registry_close(srv.reg, 0);
+	/* after the registry: background work may post answers until it is closed */
+	http_free(&srv);
+	if (srv.calls)
+	{
+		loopcall_close(srv.calls);
+		loopcall_free(srv.calls);
+	}
 	if (srv.base)
 		event_base_free(srv.base);
 	close(pidfd);

@@ -7,6 +7,7 @@
  */
 #include "pagetrace.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -22,7 +23,9 @@
 #include "clock.h"
 #include "checksum.h"
 #include "http.h"
+#include "loopcall.h"
 #include "slog.h"
+#include "strata_err.h"
 #include "timeline.h"
 
 #define SEND_EVERY_BYTES	(64 * 1024)
@@ -30,16 +33,26 @@
 
 struct page_trace
 {
-	struct timeline *tl;		/* tl->trace == this while it runs */
-	struct evhttp_request *req; /* NULL once the client went away */
-	struct event *timer;
-	struct evbuffer *buf;		/* records not yet sent */
-	uint64_t	start_ns;
+	struct timeline *tl;		/* holds a ref; tl->trace == this while installed */
+	struct evbuffer *buf;		/* records not yet sent (locked: both threads) */
+	_Atomic int ended;			/* loop: full, past the deadline, or tl stopped */
+	_Atomic int kicked;			/* loop: asked the API to send early */
+	uint64_t	start_ns;		/* set before it is installed, then read-only */
 	uint64_t	deadline_ns;
 	uint64_t	limit;			/* bytes in all, header included */
+
+	/* loop thread while installed */
 	uint64_t	bytes;
+
+	/* API thread */
+	struct evhttp_request *req; /* NULL once the client went away */
+	struct event *timer;		/* on the API loop */
+	struct loopcall *loop;
+	struct page_trace *prev;	/* in traces */
+	struct page_trace *next;
 };
 
+static struct page_trace *traces;	/* API thread: running traces */
 
 static void
 send_buffered(struct page_trace *t)
@@ -49,23 +62,60 @@ send_buffered(struct page_trace *t)
 	evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
 }
 
+/* On the loop: make tl->trace == t, unless another trace runs. */
+static int
+install_on_loop(void *arg)
+{
+	struct page_trace *t = arg;
+
+	if (t->tl->trace)
+		return STRATA_EEXIST;
+	t->tl->trace = t;
+	return 0;
+}
+
+/* On the loop: after this the page service cannot reach t. */
+static int
+uninstall_on_loop(void *arg)
+{
+	struct page_trace *t = arg;
+
+	if (t->tl->trace == t)
+		t->tl->trace = NULL;
+	return 0;
+}
+
+static void
+trace_free(struct page_trace *t)
+{
+	if (t->timer)
+		event_free(t->timer);
+	evbuffer_free(t->buf);
+	tl_unref(t->tl);
+	free(t);
+}
+
+/* API thread. */
 static void
 finish(struct page_trace *t)
 {
+	/* once the loop is gone nothing runs there: t is unreachable either way */
+	(void) loopcall_run(t->loop, uninstall_on_loop, t);
 	send_buffered(t);
 	if (t->req)
 	{
 		evhttp_connection_set_closecb(evhttp_request_get_connection(t->req), NULL, NULL);
 		evhttp_send_reply_end(t->req);
 	}
-	if (t->tl->trace == t)
-		t->tl->trace = NULL;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		traces = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
 	slog(SLOG_INFO, "timeline %s: page trace ended after %llu bytes", t->tl->hex,
 		 (unsigned long long) t->bytes);
-	event_free(t->timer);
-	evbuffer_free(t->buf);
-	tl_unref(t->tl);
-	free(t);
+	trace_free(t);
 }
 
 static void
@@ -75,7 +125,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void) fd;
 	(void) what;
-	if (t->req == NULL || clock_mono_ns() >= t->deadline_ns)
+	atomic_store(&t->kicked, 0);
+	if (t->req == NULL || atomic_load(&t->ended) || clock_mono_ns() >= t->deadline_ns)
 		finish(t);
 	else
 		send_buffered(t);
@@ -110,7 +161,8 @@ query_u64(const struct evkeyvalq *q, const char *name, uint64_t dflt, uint64_t m
 }
 
 void
-pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_base *base)
+pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_base *http_base,
+				struct loopcall *loop)
 {
 	struct evkeyvalq q;
 	const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -119,6 +171,7 @@ pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_ba
 	struct timeval tv = {0, SEND_EVERY_MS * 1000};
 	struct timeval now;
 	int			bad = 0;
+	int			err;
 	uint64_t	limit;
 	uint64_t	secs;
 
@@ -134,13 +187,9 @@ pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_ba
 		http_reply_error(req, 400, "size_limit_bytes and time_limit_secs must be positive integers");
 		return;
 	}
-	if (tl->trace)
-	{
-		http_reply_error(req, 409, "a page trace of this timeline is already running");
-		return;
-	}
 	if ((t = calloc(1, sizeof(*t))) == NULL || (t->buf = evbuffer_new()) == NULL ||
-		(t->timer = event_new(base, -1, EV_PERSIST, on_timer, t)) == NULL)
+		evbuffer_enable_locking(t->buf, NULL) != 0 ||
+		(t->timer = event_new(http_base, -1, EV_PERSIST, on_timer, t)) == NULL)
 	{
 		if (t && t->buf)
 			evbuffer_free(t->buf);
@@ -151,6 +200,7 @@ pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_ba
 	tl_ref(tl);
 	t->tl = tl;
 	t->req = req;
+	t->loop = loop;
 	t->start_ns = clock_mono_ns();
 	t->deadline_ns = t->start_ns + secs * 1000000000u;
 	t->limit = limit < PAGETRACE_HDR_SIZE ? PAGETRACE_HDR_SIZE : limit;
@@ -165,13 +215,26 @@ pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_ba
 	put_le32(hdr + 60, strata_crc32c(hdr, 60));
 	evbuffer_add(t->buf, hdr, sizeof(hdr));
 	t->bytes = sizeof(hdr);
+	if ((err = loopcall_run(loop, install_on_loop, t)) != 0)
+	{
+		trace_free(t);
+		if (err == STRATA_EEXIST)
+			http_reply_error(req, 409, "a page trace of this timeline is already running");
+		else
+			http_reply_error(req, 503, strata_strerror(err));
+		return;
+	}
+	/* records may arrive from now on; the timer sends them from this thread */
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 					  "application/octet-stream");
 	evhttp_send_reply_start(req, 200, "OK");
 	evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_gone, t);
 	send_buffered(t);
 	event_add(t->timer, &tv);
-	tl->trace = t;
+	t->next = traces;
+	if (traces)
+		traces->prev = t;
+	traces = t;
 	slog(SLOG_INFO, "timeline %s: page trace started (%llu bytes, %llu s)", tl->hex,
 		 (unsigned long long) limit, (unsigned long long) secs);
 }
@@ -183,12 +246,13 @@ pagetrace_add(struct page_trace *t, const struct proto_req *req, uint16_t status
 	uint8_t		rec[PAGETRACE_REC_SIZE];
 	uint64_t	now = clock_mono_ns();
 
-	if (t->bytes + PAGETRACE_REC_SIZE > t->limit || now >= t->deadline_ns || t->req == NULL)
+	if (atomic_load_explicit(&t->ended, memory_order_relaxed))
+		return;
+	if (t->bytes + PAGETRACE_REC_SIZE > t->limit || now >= t->deadline_ns)
 	{
-		/* full: the timer ends it (never from inside the page service) */
+		/* full: the API's timer ends it (never from inside the page service) */
+		atomic_store(&t->ended, 1);
 		event_active(t->timer, EV_TIMEOUT, 0);
-		if (t->tl->trace == t)
-			t->deadline_ns = now;
 		return;
 	}
 	put_le64(rec, (now - t->start_ns) / 1000);
@@ -203,13 +267,25 @@ pagetrace_add(struct page_trace *t, const struct proto_req *req, uint16_t status
 	put_le64(rec + 32, req->request_lsn);
 	evbuffer_add(t->buf, rec, sizeof(rec));
 	t->bytes += sizeof(rec);
-	if (evbuffer_get_length(t->buf) >= SEND_EVERY_BYTES)
-		send_buffered(t);
+	if (evbuffer_get_length(t->buf) >= SEND_EVERY_BYTES && !atomic_exchange(&t->kicked, 1))
+		event_active(t->timer, EV_TIMEOUT, 0);
 }
 
 void
 pagetrace_stop(struct timeline *tl)
 {
-	if (tl->trace)
-		finish(tl->trace);
+	struct page_trace *t = tl->trace;
+
+	if (t == NULL)
+		return;
+	tl->trace = NULL;
+	atomic_store(&t->ended, 1);
+	event_active(t->timer, EV_TIMEOUT, 0);
+}
+
+void
+pagetrace_stop_all(void)
+{
+	while (traces)
+		finish(traces);
 }

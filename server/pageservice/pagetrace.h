@@ -19,7 +19,13 @@
  *		u8 status (0 = page served, else the wire error code), u16 reserved,
  *		u32 latency (us, read -> response queued), u64 request LSN
  *
- * Loop thread only.
+ * Threads.  The page service records on its loop (pagetrace_add, and
+ * pagetrace_stop when the timeline stops); the HTTP response belongs to
+ * the API thread (pagetrace_start, and a timer there that sends what was
+ * recorded every 100 ms or 64 KiB).  Records pass through a locked
+ * evbuffer; tl->trace is set and cleared on the loop only, so the page
+ * service finds a trace there, or none, and the API frees it only after
+ * clearing tl->trace on the loop (through the loop's loopcall).
  *
  *-------------------------------------------------------------------------
  */
@@ -41,18 +47,26 @@
 
 struct evhttp_request;
 struct event_base;
+struct loopcall;
 struct page_trace;
 struct timeline;
 
-/* Start streaming tl's trace as req's response; answers errors itself. */
+/*
+ * API thread: start streaming tl's trace as req's response, its timer on
+ * http_base; loop runs calls on the page-service loop.  Answers errors
+ * itself (400, 409 if one runs already, 503 if the loop is gone).
+ */
 extern void pagetrace_start(struct timeline *tl, struct evhttp_request *req,
-							struct event_base *base);
+							struct event_base *http_base, struct loopcall *loop);
 
-/* One GETPAGE answered (err: 0 or a STRATA_E*; status is its wire code). */
+/* Loop thread: one GETPAGE answered (err: 0 or a STRATA_E*; status is its wire code). */
 extern void pagetrace_add(struct page_trace *t, const struct proto_req *req, uint16_t status,
 						  uint64_t latency_ns);
 
-/* The timeline stops: end its trace. */
+/* Loop thread: the timeline stops: end its trace. */
 extern void pagetrace_stop(struct timeline *tl);
+
+/* API thread, as the API stops: end every trace now. */
+extern void pagetrace_stop_all(void);
 
 #endif							/* STRATA_PAGETRACE_H */

@@ -19,6 +19,7 @@
 #include "handles.h"
 #include "identity.h"
 #include "jsonfile.h"
+#include "loopcall.h"
 #include "slog.h"
 #include "strata_err.h"
 
@@ -125,13 +126,25 @@ load_config(struct tenant *t)
 
 /* ---------- lookups ---------- */
 
-struct tenant *
-registry_tenant(struct registry *reg, const uint8_t id[16])
+/* reg->lock held, or on the changing thread. */
+static struct tenant *
+find_tenant(struct registry *reg, const uint8_t id[16])
 {
 	for (uint32_t i = 0; i < reg->ntenants; i++)
 		if (memcmp(reg->tenants[i]->id, id, 16) == 0)
 			return reg->tenants[i];
 	return NULL;
+}
+
+struct tenant *
+registry_tenant(struct registry *reg, const uint8_t id[16])
+{
+	struct tenant *t;
+
+	pthread_mutex_lock(&reg->lock);
+	t = find_tenant(reg, id);
+	pthread_mutex_unlock(&reg->lock);
+	return t;
 }
 
 static struct timeline *
@@ -146,9 +159,23 @@ tenant_timeline(struct tenant *t, const uint8_t id[16])
 struct timeline *
 registry_timeline(struct registry *reg, const uint8_t tenant[16], const uint8_t timeline[16])
 {
-	struct tenant *t = registry_tenant(reg, tenant);
+	struct tenant *t;
+	struct timeline *tl = NULL;
 
-	return t && t->state == TENANT_ACTIVE ? tenant_timeline(t, timeline) : NULL;
+	pthread_mutex_lock(&reg->lock);
+	t = find_tenant(reg, tenant);
+	if (t && t->state == TENANT_ACTIVE)
+		tl = tenant_timeline(t, timeline);
+	pthread_mutex_unlock(&reg->lock);
+	return tl;
+}
+
+static void
+set_tenant_state(struct registry *reg, struct tenant *t, enum tenant_state state)
+{
+	pthread_mutex_lock(&reg->lock);
+	t->state = state;
+	pthread_mutex_unlock(&reg->lock);
 }
 
 static int
@@ -398,6 +425,11 @@ remove_timeline_entry(struct registry *reg, struct tenant *t, struct timeline *t
 	pthread_mutex_unlock(&reg->lock);
 }
 
+/*
+ * On the page-service loop's thread (or with no loop running): its users
+ * there go first, then it leaves the arrays, all in one step of the loop,
+ * so a lookup on the loop never finds a timeline that is stopping.
+ */
 static void
 stop_timeline(struct registry *reg, struct tenant *t, struct timeline *tl, int cancel)
 {
@@ -407,6 +439,33 @@ stop_timeline(struct registry *reg, struct tenant *t, struct timeline *tl, int c
 	handles_invalidate(tl);
 	/* its branch point stays until its files are gone (registry_delete_timeline) */
 	tl_shutdown(tl, cancel);
+}
+
+struct stop_call
+{
+	struct registry *reg;
+	struct tenant *t;
+	struct timeline *tl;
+};
+
+static int
+stop_timeline_call(void *arg)
+{
+	struct stop_call *c = arg;
+
+	stop_timeline(c->reg, c->t, c->tl, 1);
+	return 0;
+}
+
+/* Stop and cancel tl where it must stop; STRATA_ESHUTDOWN if that loop is gone. */
+static int
+stop_timeline_on_loop(struct registry *reg, struct tenant *t, struct timeline *tl)
+{
+	struct stop_call c = {reg, t, tl};
+
+	if (reg->loop == NULL)
+		return stop_timeline_call(&c);
+	return loopcall_run(reg->loop, stop_timeline_call, &c);
 }
 
 /* Children before parents. */
@@ -429,7 +488,7 @@ registry_close(struct registry *reg, int cancel)
 {
 	for (uint32_t i = 0; i < reg->ntenants; i++)
 	{
-		reg->tenants[i]->state = TENANT_STOPPING;
+		set_tenant_state(reg, reg->tenants[i], TENANT_STOPPING);
 		stop_tenant_timelines(reg, reg->tenants[i], cancel);
 		free(reg->tenants[i]->tls);
 		throttle_destroy(&reg->tenants[i]->throttle);
@@ -449,7 +508,7 @@ registry_create_tenant(struct registry *reg, const uint8_t id[16], struct tenant
 	char		dir[PATH_MAX];
 	int			err;
 
-	if (registry_tenant(reg, id))
+	if (find_tenant(reg, id))
 		return STRATA_EEXIST;
 	if ((t = tenant_alloc(reg, id)) == NULL)
 		return STRATA_ENOMEM;
@@ -534,7 +593,12 @@ registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t i
 		tl_ref(anc);
 		anc_lsn = tl->ancestor_lsn;
 	}
-	stop_timeline(reg, t, tl, 1);
+	if ((err = stop_timeline_on_loop(reg, t, tl)) != 0)
+	{
+		if (anc)
+			tl_unref(anc);
+		return err;
+	}
 	slog(SLOG_INFO, "deleted timeline %s of tenant %s", dir + strlen(parent) + 1, t->hex);
 	err = delete_dir(dir, parent);
 	if (anc)
@@ -550,13 +614,13 @@ registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t i
 int
 registry_delete_tenant(struct registry *reg, const uint8_t id[16])
 {
-	struct tenant *t = registry_tenant(reg, id);
+	struct tenant *t = find_tenant(reg, id);
 	char		parent[PATH_MAX];
 	int			err = 0;
 
 	if (t == NULL)
 		return STRATA_ENOTFOUND;
-	t->state = TENANT_STOPPING;
+	set_tenant_state(reg, t, TENANT_STOPPING);
 	while (t->ntl > 0 && err == 0)
 	{
 		for (uint32_t i = 0; i < t->ntl; i++)
@@ -566,6 +630,9 @@ registry_delete_tenant(struct registry *reg, const uint8_t id[16])
 				break;
 			}
 	}
+	/* running timelines keep pointers into it: registry_close stops them */
+	if (t->ntl > 0)
+		return err;
 	pthread_mutex_lock(&reg->lock);
 	for (uint32_t i = 0; i < reg->ntenants; i++)
 		if (reg->tenants[i] == t)
@@ -585,34 +652,46 @@ registry_delete_tenant(struct registry *reg, const uint8_t id[16])
 }
 
 int
+registry_check_branch(struct registry *reg, struct tenant *t, const uint8_t id[16],
+					  const uint8_t *ancestor_id, lsn_t *ancestor_lsn, struct timeline **ancestor)
+{
+	struct timeline *parent;
+	lsn_t		last;
+
+	(void) reg;
+	*ancestor = NULL;
+	if (t->state != TENANT_ACTIVE)
+		return STRATA_ESHUTDOWN;
+	if (tenant_timeline(t, id))
+		return STRATA_EEXIST;
+	if (ancestor_id == NULL)
+		return 0;
+	if ((parent = tenant_timeline(t, ancestor_id)) == NULL)
+		return STRATA_ENOTFOUND;
+	last = atomic_load(&parent->last_record_lsn);
+	if (*ancestor_lsn == LSN_INVALID)
+		*ancestor_lsn = last;
+	if (*ancestor_lsn > last || *ancestor_lsn < tl_gc_cutoff(parent))
+		return STRATA_EINVAL;
+	*ancestor = parent;
+	return 0;
+}
+
+int
 registry_create_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16],
 						 const uint8_t *ancestor_id, lsn_t ancestor_lsn, struct timeline **out)
 {
-	struct timeline *parent = NULL;
+	struct timeline *parent;
 	struct timeline *tl;
 	char		dir[PATH_MAX];
 	char		hex[33];
 	int			err;
 
-	if (t->state != TENANT_ACTIVE)
-		return STRATA_ESHUTDOWN;
-	if (tenant_timeline(t, id))
-		return STRATA_EEXIST;
-	if (ancestor_id)
-	{
-		lsn_t		last;
-
-		if ((parent = tenant_timeline(t, ancestor_id)) == NULL)
-			return STRATA_ENOTFOUND;
-		last = atomic_load(&parent->last_record_lsn);
-		if (ancestor_lsn == LSN_INVALID)
-			ancestor_lsn = last;
-		if (ancestor_lsn > last || ancestor_lsn < tl_gc_cutoff(parent))
-			return STRATA_EINVAL;
-		/* the branch point's history must be in the parent's layers */
-		if ((err = tl_checkpoint(parent)) != 0)
-			return err;
-	}
+	if ((err = registry_check_branch(reg, t, id, ancestor_id, &ancestor_lsn, &parent)) != 0)
+		return err;
+	/* the branch point's history must be in the parent's layers (see tenant.h) */
+	if (parent && reg->base == NULL && (err = tl_checkpoint(parent)) != 0)
+		return err;
 	identity_hex(id, hex);
 	snprintf(dir, sizeof(dir), "%s/timelines/%s", t->dir, hex);
 	if ((err = tl_create(dir, t->id, id, parent, ancestor_lsn, t->generation, &t->conf,
@@ -690,7 +769,7 @@ registry_sync_all(struct registry *reg)
 int
 registry_ensure_timeline(struct registry *reg, const uint8_t tenant[16], const uint8_t timeline[16])
 {
-	struct tenant *t = registry_tenant(reg, tenant);
+	struct tenant *t = find_tenant(reg, tenant);
 	int			err;
 
 	if (t == NULL && (err = registry_create_tenant(reg, tenant, &t)) != 0)

@@ -9,10 +9,19 @@
  * (timeline.h).  Deletion renames a directory to "<name>.deleted" first
  * (atomic), then removes it; leftovers are removed at the next start.
  *
- * Threads: the registry is changed on the loop thread (the API runs
- * there); reg->lock protects the arrays for the sync thread and readers on
- * other threads.  Lookups return borrowed pointers valid until the loop
- * thread changes the registry; take tl_ref() to keep one longer.
+ * Threads.  One thread changes the registry: the management API's (or,
+ * offline and at startup, the only one).  The page-service loop owns what
+ * a timeline's shutdown touches (its connections, handles, open layer), so
+ * a timeline is stopped there: the changing thread runs that part through
+ * reg->loop and waits (registry_delete_*), while directory removal, config
+ * saves and timeline creation stay on the changing thread.  reg->lock
+ * protects the arrays (tenants, each tenant's tls) and tenant states for
+ * the other threads: the page-service loop's and the sync thread's lookups
+ * take it.  Lookups return borrowed pointers: on the changing thread valid
+ * until it changes the registry, on the page-service loop until the
+ * current loop callback returns (a timeline leaves the arrays only on the
+ * loop, in the step that stops it); take tl_ref() to keep one longer.
+ * Tenant fields other than state are the changing thread's.
  *
  *-------------------------------------------------------------------------
  */
@@ -28,6 +37,7 @@
 #include "timeline.h"
 
 struct event_base;
+struct loopcall;
 
 enum tenant_state
 {
@@ -50,14 +60,20 @@ struct tenant
 	struct throttle throttle;	/* GETPAGE throttle of all its timelines */
 };
 
-/* Called before a timeline shuts down, so connections using it go first. */
+/*
+ * Called before a timeline shuts down, so connections using it go first;
+ * on the page-service loop's thread (or with no loop running).
+ */
 typedef void (*registry_tl_stop_fn) (struct timeline *tl, void *arg);
 
 struct registry
 {
 	char		datadir[PATH_MAX];
 	struct event_base *base;
-	pthread_mutex_t lock;		/* protects tenants/ntenants */
+	struct loopcall *loop;		/* runs timeline stops on base's thread; NULL:
+								 * the caller is that thread (borrowed, set by
+								 * stratad while the API runs elsewhere) */
+	pthread_mutex_t lock;		/* protects the arrays and tenant states */
 	uint32_t	ntenants;
 	struct tenant **tenants;
 	struct tl_conf default_conf;
@@ -78,20 +94,38 @@ extern struct timeline *registry_timeline(struct registry *reg, const uint8_t te
 /* STRATA_EEXIST if it exists. */
 extern int	registry_create_tenant(struct registry *reg, const uint8_t id[16],
 								   struct tenant **out);
-/* Shut down and remove a tenant and all its timelines. */
+/*
+ * Shut down and remove a tenant and all its timelines.  If a timeline
+ * cannot be removed the tenant stays registered, Stopping, with the rest.
+ */
 extern int	registry_delete_tenant(struct registry *reg, const uint8_t id[16]);
 
 /*
- * Create a timeline, optionally branching from ancestor at ancestor_lsn
- * (LSN_INVALID: the ancestor's last record LSN).  The ancestor is
- * checkpointed first so its history up to the branch point is in layers.
- * STRATA_EEXIST, STRATA_ENOTFOUND (tenant or ancestor), STRATA_EINVAL (the
- * LSN is past the ancestor's last record or below its GC cutoff).
+ * Check that a timeline id can be created, branching from ancestor_id at
+ * *ancestor_lsn (LSN_INVALID is replaced by the ancestor's last record
+ * LSN); *ancestor gets the ancestor (borrowed).  STRATA_ESHUTDOWN,
+ * STRATA_EEXIST, STRATA_ENOTFOUND (the ancestor), STRATA_EINVAL (the LSN
+ * is past the ancestor's last record or below its GC cutoff).
+ */
+extern int	registry_check_branch(struct registry *reg, struct tenant *t, const uint8_t id[16],
+								  const uint8_t *ancestor_id, lsn_t *ancestor_lsn,
+								  struct timeline **ancestor);
+
+/*
+ * Create a timeline, optionally branching from ancestor_id at ancestor_lsn
+ * (LSN_INVALID: the ancestor's last record LSN).  The checks are those of
+ * registry_check_branch().  A branch's history up to the branch point must
+ * be in the ancestor's layers.  Offline (no loop) the ancestor is
+ * checkpointed here; with a loop its open layer is the loop's, so the
+ * caller checkpointed it there (tl_request_work()) after checking.
  */
 extern int	registry_create_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16],
 									 const uint8_t *ancestor_id, lsn_t ancestor_lsn,
 									 struct timeline **out);
-/* STRATA_EBUSY if it has children; shuts it down (cancelling) and removes it. */
+/*
+ * STRATA_EBUSY if it has children; shuts it down (cancelling) and removes
+ * it.  STRATA_ESHUTDOWN (nothing done) if reg->loop no longer runs.
+ */
 extern int	registry_delete_timeline(struct registry *reg, struct tenant *t, const uint8_t id[16]);
 
 /* Create the tenant and (root) timeline if they do not exist (the embedded default). */

@@ -9,6 +9,7 @@
 #include <check.h>
 
 extern Suite *check_proto_suite(void);
+extern Suite *check_loopcall_suite(void);
 extern Suite *check_identity_suite(void);
 extern Suite *check_lsntime_suite(void);
 extern Suite *check_manifest_suite(void);

@@ -20,6 +20,7 @@ static const struct
 }			suites[] =
 {
 	{"proto", check_proto_suite},
+	{"loopcall", check_loopcall_suite},
 	{"identity", check_identity_suite},
 	{"lsntime", check_lsntime_suite},
 	{"manifest", check_manifest_suite},
