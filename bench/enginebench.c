@@ -28,18 +28,10 @@
 #include "strata_err.h"
 #include "tenant.h"
 #include "timeline.h"
+#include "clock.h"
 
 static const uint8_t TENANT[16] = {0xBE, 0x0C};
 static const uint8_t TIMELINE[16] = {0x01};
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 die(const char *what, int err)
@@ -78,7 +70,7 @@ read_random(struct timeline *tl, uint32_t npages, long reads, double *amp)
 	uint8_t		page[PROTO_PAGE_SIZE];
 	uint64_t	r0 = atomic_load(&tl->reads);
 	uint64_t	v0 = atomic_load(&tl->layers_visited);
-	double		t0 = now();
+	double		t0 = clock_mono_s();
 
 	for (long i = 0; i < reads; i++)
 	{
@@ -90,7 +82,7 @@ read_random(struct timeline *tl, uint32_t npages, long reads, double *amp)
 	}
 	*amp = (double) (atomic_load(&tl->layers_visited) - v0) /
 		(double) (atomic_load(&tl->reads) - r0);
-	return reads / (now() - t0);
+	return reads / (clock_mono_s() - t0);
 }
 
 int
@@ -157,7 +149,7 @@ main(int argc, char **argv)
 	import_loader_init(&ld, tl, 32, "the benchmark relation");
 	if ((err = import_create(&ld, &rel, 1, 0)) != 0)
 		die("create", err);
-	t0 = now();
+	t0 = clock_mono_s();
 	for (uint32_t b = 0; b < npages; b++)
 	{
 		memset(page, (int) (b & 0xFF), sizeof(page));
@@ -168,11 +160,11 @@ main(int argc, char **argv)
 	}
 	if ((err = import_flush(&ld)) != 0)
 		die("wait", err);
-	t_ingest = now() - t0;
-	t0 = now();
+	t_ingest = clock_mono_s() - t0;
+	t0 = clock_mono_s();
 	if ((err = tl_checkpoint(tl)) != 0)
 		die("checkpoint", err);
-	t_flush = now() - t0;
+	t_flush = clock_mono_s() - t0;
 	printf("ingest:  %ld MiB of 8 KiB pages acknowledged in %.2f s = %.0f MiB/s "
 		   "(%.0f pages/s)\n", mib, t_ingest, mib / t_ingest, npages / t_ingest);
 	printf("flush:   frozen layers to L0 files in %.2f s = %.0f MiB/s\n", t_flush, mib / t_flush);
@@ -188,10 +180,10 @@ main(int argc, char **argv)
 
 	tl->conf.compaction_threshold = 2;
 	tl->conf.image_threshold = 1;
-	t0 = now();
+	t0 = clock_mono_s();
 	if ((err = tl_compact(tl)) != 0)
 		die("compact", err);
-	printf("compact: L0 -> L1 and image layers in %.2f s\n", now() - t0);
+	printf("compact: L0 -> L1 and image layers in %.2f s\n", clock_mono_s() - t0);
 	read_random(tl, npages, reads / 10, &amp);
 	printf("getpage: hot  %.0f keys/s on one core after compaction, %.2f layers visited per read\n",
 		   read_random(tl, npages, reads, &amp), amp);

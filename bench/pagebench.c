@@ -32,6 +32,7 @@
 #include <libpq-fe.h>
 
 #include "proto.h"
+#include "clock.h"
 
 #define MAX_DEPTH 1024
 #define REQ_MAX 64				/* an encoded GETPAGE request, at most */
@@ -52,15 +53,6 @@ struct worker
 	int			failed;
 	unsigned	seed;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Bucket b holds latencies in [b, b + 1) µs; the last one everything above. */
 static int
@@ -115,7 +107,7 @@ put_request(struct worker *w, uint64_t id, double *sent_at, uint8_t *out)
 	out[2] = (uint8_t) ((n + 4) >> 16);
 	out[3] = (uint8_t) ((n + 4) >> 8);
 	out[4] = (uint8_t) (n + 4);
-	sent_at[id % MAX_DEPTH] = now();
+	sent_at[id % MAX_DEPTH] = clock_mono_s();
 	return n + 5;
 }
 
@@ -150,7 +142,7 @@ take_response(struct worker *w, const uint8_t *msg, size_t len, uint64_t recv, d
 				resp.tag == PROTO_R_ERROR ? resp.errmsg : "out of order");
 		return -1;
 	}
-	us = (now() - sent_at[recv % MAX_DEPTH]) * 1e6;
+	us = (clock_mono_s() - sent_at[recv % MAX_DEPTH]) * 1e6;
 	w->hist[bucket_of(us)]++;
 	if (us > w->max_us)
 		w->max_us = us;
@@ -186,10 +178,10 @@ worker_main(void *arg)
 	/* libpq keeps its socket non-blocking; this thread waits in read() */
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0)
 		goto fail;
-	end = now() + w->seconds;
+	end = clock_mono_s() + w->seconds;
 	for (int i = 0; i < w->depth; i++)
 		nout += put_request(w, next++, sent_at, out + nout);
-	while (now() < end)
+	while (clock_mono_s() < end)
 	{
 		size_t		pos = 0;
 		ssize_t		k;

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "strata_err.h"
+#include "clock.h"
 
 struct syncer
 {
@@ -32,15 +33,6 @@ struct syncer
 	int			err;
 	double		seconds;
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void *
 syncer_main(void *p)
@@ -62,14 +54,14 @@ syncer_main(void *p)
 		round = ++sy->started;
 		pthread_mutex_unlock(&sy->mu);
 
-		t0 = now();
+		t0 = clock_mono_s();
 		err = sy->fn(sy->fn_arg);
 
 		pthread_mutex_lock(&sy->mu);
 		if (err == 0 && round > sy->synced)
 			sy->synced = round;
 		sy->err = err;
-		sy->seconds = now() - t0;
+		sy->seconds = clock_mono_s() - t0;
 		event_active(sy->done_ev, EV_READ, 0);
 	}
 	pthread_mutex_unlock(&sy->mu);

@@ -29,6 +29,7 @@
 #include "tenant.h"
 #include "timeline.h"
 #include "strata_err.h"
+#include "clock.h"
 
 #define SEG_BLOCKS 131072		/* 1 GiB segments of 8 KiB blocks */
 #define BATCH_PAGES (4 * 1024 * 1024 / PROTO_PAGE_SIZE)	/* acknowledged together */
@@ -199,20 +200,11 @@ cmp_relfile(const void *a, const void *b)
 	return 0;
 }
 
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void
 progress(int bar, uint64_t done, uint64_t total, double t0, int final)
 {
 	static double last;
-	double		t = now();
+	double		t = clock_mono_s();
 	double		mib = done / 1048576.0;
 	double		rate = t > t0 ? mib / (t - t0) : 0;
 	int			pct = total ? (int) (done * 100 / total) : 100;
@@ -419,7 +411,7 @@ import_run(struct registry *reg, struct identity *id, const char *datadir,
 	bool		crc_ok;
 	lsn_t		redo;
 	uint64_t	done = 0;
-	double		t0 = now();
+	double		t0 = clock_mono_s();
 	char		lsnbuf[LSN_STRLEN];
 	int			err;
 
@@ -519,7 +511,7 @@ import_run(struct registry *reg, struct identity *id, const char *datadir,
 	if ((err = identity_save(datadir, id)) != 0)
 		goto done;
 	slog(SLOG_INFO, "import: %llu pages imported and synced in %.1f s",
-		 (unsigned long long) *pages, now() - t0);
+		 (unsigned long long) *pages, clock_mono_s() - t0);
 
 truncate:
 	if ((err = truncate_files(&l)) != 0 || (err = sync_dirs(&l)) != 0)
