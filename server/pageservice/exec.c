@@ -40,6 +40,7 @@
 
 #include "clock.h"
 #include "durable.h"
+#include "fsutil.h"
 #include "layerfile.h"
 #include "lsn.h"
 #include "pagetrace.h"
@@ -503,7 +504,12 @@ write_answered(void *arg, struct timeline *tl, int err)
 	if (err != 0)
 		reply_error(c, &b->r[0].req, err, NULL);
 	else
+	{
+		/* tests: the change is acknowledged in the log, the compute never hears */
+		if (b->r[0].req.tag == PROTO_CREATE)
+			fs_kill_point("create-before-reply");
 		reply_lsn(c, &b->r[0].req, b->stored_lsn, tl);
+	}
 	exec_done(c);
 }
 
