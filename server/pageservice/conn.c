@@ -205,7 +205,8 @@ read_messages(struct conn *c)
 		}
 		if (c->state == CONN_STARTUP)
 		{
-			if (avail < 8)
+			/* judge the length as soon as it is here, as PostgreSQL does */
+			if (avail < 4)
 				break;
 			evbuffer_copyout(in, hdr, 4);
 			len = get_be32(hdr);
