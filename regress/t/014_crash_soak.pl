@@ -85,8 +85,11 @@ sub bench_stop
 # The compute answers a query that reads pages from stratad.
 sub compute_serves
 {
-	my ($r) = $node->psql('postgres', 'SELECT sum(bbalance) FROM pgbench_branches', timeout => 60);
-	return defined $r && $r == 0;
+	my $timed_out;
+	my ($r) = $node->psql('postgres', 'SELECT sum(bbalance) FROM pgbench_branches',
+		timeout => 60, timed_out => \$timed_out);
+	diag('a query on the compute took over 60 s') if $timed_out;
+	return !$timed_out && defined $r && $r == 0;
 }
 
 # kill -9 stratad; with $again, kill its successor too, $again ms after it
@@ -189,6 +192,11 @@ for my $k (sort keys %done)
 	ok($done{$k} > 0, "stratad's background work ran: $k ($done{$k} times)");
 }
 my $torn = () = $log =~ /torn or corrupt record/g;
+# each stratad's part of the log: those killed before they served
+my @lives = grep { /\S/ } split /(?=^.*stratad: starting)/m, $log;
+my $killed_in_startup = grep { !/stratad: serving tenant/ && !/stratad: stopped/ } @lives;
+diag(sprintf('%d stratad lives, %d killed before serving; background work: %s', scalar(@lives),
+	$killed_in_startup, join(', ', map { "$_ $done{$_}" } sort keys %done)));
 my %bench_errors;
 if (-e $bench_err)
 {
