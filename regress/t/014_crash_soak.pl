@@ -92,6 +92,8 @@ sub compute_serves
 	return !$timed_out && defined $r && $r == 0;
 }
 
+my $early_kills = 0;
+
 # kill -9 stratad; with $again, kill its successor too, $again ms after it
 # appears (so that kill lands in its startup: log replay, manifest load,
 # import check), and wait for the third.
@@ -107,6 +109,7 @@ sub kill_stratad
 		wait_until(sub { $new = stratad_pid($node); defined $new && $new != $pid },
 			"a new stratad after $pid", 60) or return 0;
 		usleep($again * 1000);
+		$early_kills++ unless stratad_serving($node, $new);
 		kill 'KILL', $new;
 		$pid = $new;
 	}
@@ -192,11 +195,10 @@ for my $k (sort keys %done)
 	ok($done{$k} > 0, "stratad's background work ran: $k ($done{$k} times)");
 }
 my $torn = () = $log =~ /torn or corrupt record/g;
-# each stratad's part of the log: those killed before they served
-my @lives = grep { /\S/ } split /(?=^.*stratad: starting)/m, $log;
-my $killed_in_startup = grep { !/stratad: serving tenant/ && !/stratad: stopped/ } @lives;
-diag(sprintf('%d stratad lives, %d killed before serving; background work: %s', scalar(@lives),
-	$killed_in_startup, join(', ', map { "$_ $done{$_}" } sort keys %done)));
+my $unlisted = () = $log =~ /which the manifest does not list/g;
+diag(sprintf('background work: %s; %d successors killed before they served; '
+	  . '%d unlisted files removed at startup', join(', ', map { "$_ $done{$_}" } sort keys %done),
+	$early_kills, $unlisted));
 my %bench_errors;
 if (-e $bench_err)
 {
