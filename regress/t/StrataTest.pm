@@ -13,7 +13,8 @@ use Test::More;
 
 our @EXPORT = qw(strata_node stratad_metric stratad_pid stratad_status wait_until
   stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids
-  pgbench_money_check pgbench_amcheck);
+  pgbench_money_check pgbench_amcheck amcheck_all_btree pgbench_checksums
+  stratad_timeline stratad_serving crash_compute_and_stratad);
 
 # A new cluster whose compute runs on the embedded strata sidecar.
 sub strata_node
@@ -117,6 +118,76 @@ sub pgbench_amcheck
 	SELECT count(*) FROM (SELECT bt_index_check(c.oid, true)
 	  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 	 WHERE c.relname LIKE 'pgbench%') s});
+}
+
+# amcheck (bt_index_check with heapallindexed) on every btree index of the
+# database, catalogs included: returns "passed|total".
+sub amcheck_all_btree
+{
+	my ($node, $db) = @_;
+	return $node->safe_psql($db // 'postgres', q{
+	SELECT (SELECT count(*) FROM (SELECT bt_index_check(c.oid, true)
+	          FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	          JOIN pg_am a ON a.oid = c.relam
+	         WHERE a.amname = 'btree' AND c.relpersistence <> 't'
+	           AND i.indisvalid AND i.indisready) s)
+	  || '|' ||
+	       (SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	          JOIN pg_am a ON a.oid = c.relam
+	         WHERE a.amname = 'btree' AND c.relpersistence <> 't'
+	           AND i.indisvalid AND i.indisready)});
+}
+
+# A checksum of every row of each pgbench table, as "table=md5" lines.
+sub pgbench_checksums
+{
+	my ($node) = @_;
+	return join("\n", map {
+		my $t = $_;
+		"$t=" . $node->safe_psql('postgres',
+			"SELECT count(*) || ':' || coalesce(md5(string_agg(r::text, ',' ORDER BY r::text)), '') FROM $t r")
+	} qw(pgbench_accounts pgbench_branches pgbench_tellers pgbench_history));
+}
+
+# GET the embedded timeline from the management API: its decoded JSON, or
+# undef if stratad does not answer (yet).
+sub stratad_timeline
+{
+	my ($node) = @_;
+	my ($t, $tl) = stratad_ids($node);
+	return undef unless $t && $tl;
+	my ($code, $body) = eval { stratad_api($node, 'GET', "/v1/tenant/$t/timeline/$tl") };
+	return defined $code && $code == 200 ? $body : undef;
+}
+
+# Whether stratad $pid is running and has written its status file (that is,
+# it serves).
+sub stratad_serving
+{
+	my ($node, $pid) = @_;
+	return 0 unless defined $pid && kill(0, $pid);
+	return stratad_status($node) =~ /"pid"\s*:\s*$pid\b/ ? 1 : 0;
+}
+
+# kill -9 the postmaster and stratad at the same moment, wait until every
+# process of the compute is gone (its backends notice the postmaster's
+# death; they all share its process group, as pg_ctl makes it a session
+# leader) and start the node again: crash recovery runs.  Dies if the node
+# does not come back.
+sub crash_compute_and_stratad
+{
+	my ($node) = @_;
+	my $pm = (split /\n/, slurp_file($node->data_dir . '/postmaster.pid'))[0];
+	my $sd = stratad_pid($node);
+	kill 'KILL', $pm, (defined $sd ? $sd : ());
+	wait_until(sub { !kill(0, -$pm) }, 'every process of the killed compute exits', 60)
+	  or die "processes of the killed compute (pgid $pm) linger";
+	wait_until(sub { !defined stratad_pid($node) }, 'the killed stratad exits', 60)
+	  or die 'the killed stratad lingers';
+	unlink($node->data_dir . '/postmaster.pid');
+	$node->_update_pid(0);
+	$node->start;
+	return;
 }
 
 # The embedded tenant and timeline ids.
