@@ -93,7 +93,8 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '50000',
 my $plain = PostgreSQL::Test::Cluster->new('plain');
 $plain->init;
 $plain->start;
-my ($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION strata');
+my $ret;
+($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION strata');
 isnt($ret, 0, 'CREATE EXTENSION without preloading fails');
 like($err, qr/strata must be loaded via shared_preload_libraries/,
 	'with a clear message');

@@ -45,6 +45,7 @@ struct page_trace
 	uint64_t	bytes;
 
 	/* API thread */
+	struct evbuffer *out;		/* records being sent */
 	struct evhttp_request *req; /* NULL once the client went away */
 	struct event *timer;		/* on the API loop */
 	struct loopcall *loop;
@@ -54,12 +55,20 @@ struct page_trace
 
 static struct page_trace *traces;	/* API thread: running traces */
 
+/*
+ * Send what the loop buffered so far.  The loop keeps appending to t->buf
+ * meanwhile, and evhttp_send_reply_chunk() reads a buffer's length and
+ * then moves its contents, so records arriving between the two would land
+ * in a chunk whose header does not count them (the client sees a malformed
+ * chunk); so they are first taken in one locked move.
+ */
 static void
 send_buffered(struct page_trace *t)
 {
-	if (t->req && evbuffer_get_length(t->buf) > 0)
-		evhttp_send_reply_chunk(t->req, t->buf);
-	evbuffer_drain(t->buf, evbuffer_get_length(t->buf));
+	evbuffer_add_buffer(t->out, t->buf);
+	if (t->req && evbuffer_get_length(t->out) > 0)
+		evhttp_send_reply_chunk(t->req, t->out);
+	evbuffer_drain(t->out, evbuffer_get_length(t->out));
 }
 
 /* On the loop: make tl->trace == t, unless another trace runs. */
@@ -91,6 +100,7 @@ trace_free(struct page_trace *t)
 	if (t->timer)
 		event_free(t->timer);
 	evbuffer_free(t->buf);
+	evbuffer_free(t->out);
 	tl_unref(t->tl);
 	free(t);
 }
@@ -188,11 +198,13 @@ pagetrace_start(struct timeline *tl, struct evhttp_request *req, struct event_ba
 		return;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL || (t->buf = evbuffer_new()) == NULL ||
-		evbuffer_enable_locking(t->buf, NULL) != 0 ||
+		evbuffer_enable_locking(t->buf, NULL) != 0 || (t->out = evbuffer_new()) == NULL ||
 		(t->timer = event_new(http_base, -1, EV_PERSIST, on_timer, t)) == NULL)
 	{
 		if (t && t->buf)
 			evbuffer_free(t->buf);
+		if (t && t->out)
+			evbuffer_free(t->out);
 		free(t);
 		http_reply_error(req, 500, "out of memory");
 		return;
