@@ -193,16 +193,26 @@ seal_blobs(uint8_t *b, size_t len, size_t node)
 	}
 }
 
+/*
+ * The index nodes lie on a grid of 8 KiB from the summary's first leaf
+ * (the values before it end anywhere); a first leaf outside the file
+ * leaves only the summary to seal.
+ */
 static void
 seal(uint8_t *b, size_t len)
 {
-	/* blobs first: one may overlap a node, whose CRC is then redone */
-	for (size_t off = LAYER_SUMMARY; off + LAYER_NODE <= len; off += LAYER_NODE)
-		if (memcmp(b + off, LAYER_NODE_MAGIC, 4) == 0 && b[off + 4] == 0)
-			seal_blobs(b, len, off);
-	for (size_t off = LAYER_SUMMARY; off + LAYER_NODE <= len; off += LAYER_NODE)
-		if (memcmp(b + off, LAYER_NODE_MAGIC, 4) == 0)
-			fuzz_seal_crc(b + off, LAYER_NODE - 4);
+	uint64_t	first = get_le64(b + 116);
+
+	if (first >= LAYER_SUMMARY && first <= len)
+	{
+		/* blobs first: one may overlap a node, whose CRC is then redone */
+		for (size_t off = first; off + LAYER_NODE <= len; off += LAYER_NODE)
+			if (memcmp(b + off, LAYER_NODE_MAGIC, 4) == 0 && b[off + 4] == 0)
+				seal_blobs(b, len, off);
+		for (size_t off = first; off + LAYER_NODE <= len; off += LAYER_NODE)
+			if (memcmp(b + off, LAYER_NODE_MAGIC, 4) == 0)
+				fuzz_seal_crc(b + off, LAYER_NODE - 4);
+	}
 	put_le64(b + 144, len);
 	fuzz_seal_crc(b, LAYER_SUMMARY - 4);
 }
