@@ -2,9 +2,11 @@
 #
 #   make              build the extension (PGXS), stratad and stratactl
 #   make install      install them into PostgreSQL 15's directories
-#   make check        run every test suite (unit, pg_regress, TAP), then
+#   make check        run every test suite (unit, fuzz, pg_regress, TAP), then
 #                     the unit and TAP suites again under ASan + UBSan
 #   make check-asan   only the sanitizer runs
+#   make check-fuzz   every libFuzzer target for 15 s (tools/run-fuzz.sh;
+#                     STRATA_FUZZ_SECONDS=600 make check-fuzz for longer)
 #   make run          install dependencies, build, install, start a demo
 #                     compute on the embedded sidecar (tools/run-demo.sh)
 #   make bench        pgbench on strata beside vanilla PostgreSQL
@@ -13,7 +15,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
 .PHONY: all install uninstall clean check check-unit check-regress check-tap \
-	check-asan run bench deps
+	check-asan check-fuzz run bench deps
 
 all:
 	$(MAKE) -C server
@@ -37,12 +39,18 @@ clean:
 check: all
 	tools/as-root.sh $(MAKE) install
 	$(MAKE) check-unit
+	$(MAKE) check-fuzz
 	tools/run-tests.sh regress
 	tools/run-tests.sh tap
 	$(MAKE) check-asan
 
 check-unit:
 	$(MAKE) -C server check
+
+# Needs clang and libclang-rt-14-dev (tools/deps.txt).
+STRATA_FUZZ_SECONDS ?= 15
+check-fuzz:
+	tools/run-fuzz.sh $(STRATA_FUZZ_SECONDS)
 
 # The extension runs inside the stock (uninstrumented) server, so the
 # sanitizers cover stratad, stratactl and the unit tests.

@@ -164,8 +164,16 @@ layer_open(const char *path, struct layer_file **out)
 			 "damaged", path, (unsigned long long) st.st_size, (unsigned long long) f->size);
 		goto fail;
 	}
-	if (f->height == 0 || f->height > 16 || f->root + LAYER_NODE > f->size ||
-		f->first_leaf < LAYER_SUMMARY || f->first_leaf + f->nleaves * LAYER_NODE > f->size)
+	/*
+	 * Every index node lies on the grid of 8 KiB nodes from first_leaf to
+	 * the end of the file.  Written as subtractions: the offsets are the
+	 * file's word, and a sum of them can wrap past 2^64 into range.
+	 */
+	if (f->height == 0 || f->height > 16 || f->first_leaf < LAYER_SUMMARY ||
+		f->first_leaf > f->size || (f->size - f->first_leaf) % LAYER_NODE != 0 ||
+		f->nleaves > (f->size - f->first_leaf) / LAYER_NODE ||
+		f->root < f->first_leaf || f->root > f->size - LAYER_NODE ||
+		(f->root - f->first_leaf) % LAYER_NODE != 0)
 	{
 		slog(SLOG_ERROR, "layer file \"%s\": the summary's index description is invalid", path);
 		goto fail;
@@ -265,9 +273,15 @@ read_node_ex(struct layer_file *f, uint64_t off, int want_level, uint8_t *node, 
 	int			err;
 	int			cnt;
 
-	if (off < LAYER_SUMMARY || off + LAYER_NODE > f->size)
+	/*
+	 * Only offsets on the node grid: the upper levels in memory had their
+	 * CRCs checked at open node by node, and an offset between two nodes
+	 * would read one that never was.
+	 */
+	if (off < f->first_leaf || off > f->size - LAYER_NODE ||
+		(off - f->first_leaf) % LAYER_NODE != 0)
 	{
-		slog(SLOG_ERROR, "layer file \"%s\": index points outside the file (offset %llu)",
+		slog(SLOG_ERROR, "layer file \"%s\": index points outside its nodes (offset %llu)",
 			 f->path, (unsigned long long) off);
 		return STRATA_ECORRUPT;
 	}
@@ -330,7 +344,9 @@ read_blob(struct layer_file *f, uint64_t off, uint32_t len, uint8_t *buf, uint8_
 {
 	int			err;
 
-	if (len < LAYER_BLOB_HDR + 4 || len > LAYER_BLOB_MAX || off + len > f->size)
+	/* values lie between the summary and the index; no sum that can wrap */
+	if (len < LAYER_BLOB_HDR + 4 || len > LAYER_BLOB_MAX || off < LAYER_SUMMARY ||
+		off > f->first_leaf || len > f->first_leaf - off)
 	{
 		slog(SLOG_ERROR, "layer file \"%s\": bad value reference at offset %llu", f->path,
 			 (unsigned long long) off);
@@ -363,6 +379,13 @@ read_blob(struct layer_file *f, uint64_t off, uint32_t len, uint8_t *buf, uint8_
 	{
 		*val = buf + LAYER_BLOB_HDR;
 		*vlen = len - LAYER_BLOB_HDR - 4;
+	}
+	/* room for a compression header makes a raw blob fit a longer value */
+	if (*vlen > LAYER_VALUE_MAX)
+	{
+		slog(SLOG_ERROR, "layer file \"%s\": value at offset %llu is %u bytes, more than %d",
+			 f->path, (unsigned long long) off, *vlen, LAYER_VALUE_MAX);
+		return STRATA_ECORRUPT;
 	}
 	return 0;
 }

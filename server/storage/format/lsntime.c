@@ -27,7 +27,9 @@ thin(struct lsntime *m)
 	for (uint32_t i = m->n % 2 == 0 ? 1 : 0; i < m->n; i += 2)
 		m->s[k++] = m->s[i];
 	m->n = k;
-	m->spacing *= 2;
+	/* a spacing past 68 years is a loaded one gone strange: keep it */
+	if (m->spacing <= UINT32_MAX / 2)
+		m->spacing *= 2;
 }
 
 void
@@ -117,8 +119,14 @@ lsntime_from_json(struct lsntime *m, const json_t *a)
 		const char *ls = json_string_value(json_array_get(e, 1));
 		lsn_t		lsn;
 
+		/*
+		 * Times are unix seconds noted from the clock, never before 1970:
+		 * refusing negative ones keeps every difference of two samples
+		 * (here and in lsntime_note) within int64_t.
+		 */
 		if (!json_is_array(e) || json_array_size(e) != 2 ||
-			!json_is_integer(json_array_get(e, 0)) || ls == NULL || lsn_parse(ls, &lsn) != 0)
+			!json_is_integer(json_array_get(e, 0)) || json_integer_value(json_array_get(e, 0)) < 0 ||
+			ls == NULL || lsn_parse(ls, &lsn) != 0)
 			goto bad;
 		m->s[i].t = json_integer_value(json_array_get(e, 0));
 		m->s[i].lsn = lsn;
@@ -126,8 +134,13 @@ lsntime_from_json(struct lsntime *m, const json_t *a)
 			goto bad;
 		m->n = (uint32_t) i + 1;
 	}
-	/* the spacing is not saved: it is at least what the saved density shows */
-	while (m->n > 1 && (int64_t) m->spacing * 2 <=
+	/*
+	 * The spacing is not saved: it is at least what the saved density
+	 * shows.  It is a uint32_t: doubling it past UINT32_MAX / 2 would wrap
+	 * to 0, and 0 <= any gap would loop for ever (a manifest whose samples
+	 * lie 2^32 seconds apart did).
+	 */
+	while (m->n > 1 && m->spacing <= UINT32_MAX / 2 && (int64_t) m->spacing * 2 <=
 		   (m->s[m->n - 1].t - m->s[0].t) / (int64_t) (m->n - 1))
 		m->spacing *= 2;
 	return 0;

@@ -452,6 +452,109 @@ set_version(const char *path, uint32_t version)
 	close(fd);
 }
 
+/* Rewrite a u64 of the summary (and its CRC): a damaged but sealed summary. */
+static void
+set_summary_u64(const char *path, int off, uint64_t v)
+{
+	uint8_t		sum[8192];
+	int			fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, sum, sizeof(sum), 0), (ssize_t) sizeof(sum));
+	put_le64(sum + off, v);
+	put_le32(sum + 8188, strata_crc32c(sum, 8188));
+	ck_assert_int_eq(pwrite(fd, sum, sizeof(sum), 0), (ssize_t) sizeof(sum));
+	close(fd);
+}
+
+/*
+ * Index offsets whose sums wrap past 2^64 or fall between nodes are
+ * refused at open (found by fuzzing, issue 12: a root near 2^64 read far
+ * outside the upper levels in memory, a leaf count near 2^51 asked calloc
+ * for 2^54 bytes).
+ */
+START_TEST(test_index_offsets_checked)
+{
+	char		path[512];
+	struct layer_file *f;
+	struct stat st;
+	uint8_t		sum[8192];
+	uint64_t	first_leaf;
+	uint64_t	nleaves;
+	uint64_t	root;
+	int			fd;
+
+	write_layer(LAYER_DELTA);
+	snprintf(path, sizeof(path), "%s/%s", test_dir, layer_name);
+	ck_assert_int_eq(stat(path, &st), 0);
+	fd = open(path, O_RDONLY);
+	ck_assert_int_eq(pread(fd, sum, sizeof(sum), 0), (ssize_t) sizeof(sum));
+	close(fd);
+	first_leaf = get_le64(sum + 116);
+	nleaves = get_le64(sum + 124);
+	root = get_le64(sum + 132);
+
+	set_summary_u64(path, 132, UINT64_MAX - 4095);
+	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
+	set_summary_u64(path, 132, root - 100);		/* between two nodes */
+	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
+	set_summary_u64(path, 132, root);
+	set_summary_u64(path, 124, (uint64_t) 1 << 51);	/* x 8192 wraps to 0 */
+	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
+	set_summary_u64(path, 124, nleaves);
+	set_summary_u64(path, 116, first_leaf + 1);
+	ck_assert_int_eq(layer_open(path, &f), STRATA_ECORRUPT);
+	set_summary_u64(path, 116, first_leaf);
+	f = open_layer();
+	check_all(f);
+	layer_close(f);
+}
+END_TEST
+
+/*
+ * A raw blob long enough for a value over LAYER_VALUE_MAX (a compressed
+ * one may be that long) is refused, not handed to callers that size
+ * their buffers by LAYER_VALUE_MAX (found by fuzzing, issue 12).
+ */
+START_TEST(test_raw_value_too_long)
+{
+	char		path[512];
+	struct layer_file *f;
+	uint8_t		sum[8192];
+	uint8_t		leaf[8192];
+	uint8_t		blob[5 + 16400 + 4];
+	uint8_t		key[KEY_SIZE];
+	uint64_t	first_leaf;
+	struct got	g = {0};
+	int			fd;
+
+	codec_set_default(CODEC_NONE);
+	write_layer(LAYER_DELTA);
+	codec_set_default(CODEC_LZ4);
+	snprintf(path, sizeof(path), "%s/%s", test_dir, layer_name);
+	fd = open(path, O_RDWR);
+	ck_assert_int_eq(pread(fd, sum, sizeof(sum), 0), (ssize_t) sizeof(sum));
+	first_leaf = get_le64(sum + 116);
+	/* key 0's newest version becomes a sealed raw blob of 16400 bytes */
+	ck_assert_int_eq(pread(fd, leaf, sizeof(leaf), (off_t) first_leaf), (ssize_t) sizeof(leaf));
+	memset(blob, 0, sizeof(blob));
+	put_le32(blob, sizeof(blob));
+	blob[4] = CODEC_NONE;
+	put_le32(blob + sizeof(blob) - 4, strata_crc32c(blob, sizeof(blob) - 4));
+	ck_assert_int_eq(pwrite(fd, blob, sizeof(blob), 8192), (ssize_t) sizeof(blob));
+	put_le64(leaf + 8 + 2 * 38 + 26, 8192);
+	put_le32(leaf + 8 + 2 * 38 + 34, sizeof(blob));
+	put_le32(leaf + 8188, strata_crc32c(leaf, 8188));
+	ck_assert_int_eq(pwrite(fd, leaf, sizeof(leaf), (off_t) first_leaf), (ssize_t) sizeof(leaf));
+	close(fd);
+	f = open_layer();
+	key_of(0, key);
+	ck_assert_int_eq(layer_get(f, key, LSN_MAX, collect_cb, &g), STRATA_ECORRUPT);
+	ck_assert_int_eq(g.n, 0);
+	layer_close(f);
+}
+END_TEST
+
 /* Version 1 files (raw or zstd blobs) still read; a newer version is refused. */
 START_TEST(test_format_versions)
 {
@@ -487,6 +590,8 @@ check_layerfile_suite(void)
 	tcase_add_test(tc, test_never_replaces);
 	tcase_add_test(tc, test_codecs);
 	tcase_add_test(tc, test_format_versions);
+	tcase_add_test(tc, test_index_offsets_checked);
+	tcase_add_test(tc, test_raw_value_too_long);
 	suite_add_tcase(s, tc);
 	return s;
 }

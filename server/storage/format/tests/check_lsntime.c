@@ -120,6 +120,9 @@ START_TEST(json_malformed)
 		"[[1, \"zz\"]]",
 		"[[5, \"0/10\"], [4, \"0/20\"]]",	/* time goes back */
 		"[[5, \"0/20\"], [6, \"0/10\"]]",	/* LSN goes back */
+		/* before 1970: a later difference would overflow (found by fuzzing) */
+		"[[-9223372036854775808, \"0/10\"], [9223372036854775807, \"0/20\"]]",
+		"[[-1, \"0/10\"]]",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -131,6 +134,29 @@ START_TEST(json_malformed)
 		ck_assert_uint_eq(m.n, 0);
 		json_decref(a);
 	}
+}
+END_TEST
+
+/*
+ * Samples far apart: the derived spacing stops at what a uint32_t holds.
+ * Doubling it wrapped to 0 and the load never returned (found by fuzzing
+ * the manifest reader, issue 12).
+ */
+START_TEST(json_sparse_samples_load)
+{
+	json_t	   *a = json_loads("[[0, \"0/10\"], [1700001201700001200, \"0/20\"]]", 0, NULL);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(lsntime_from_json(&m, a), 0);
+	ck_assert_uint_eq(m.n, 2);
+	ck_assert_uint_eq(m.spacing, (uint32_t) 1 << 31);
+	ck_assert_uint_eq(lsntime_lsn_at(&m, 1700001201700001200), 0x20);
+	/* and the map goes on: a note, a full map thinned */
+	for (int k = 1; k <= 2 * LSNTIME_MAX; k++)
+		lsntime_note(&m, 1700001201700001200 + (int64_t) k * ((int64_t) 1 << 32), 0x20 + k);
+	ck_assert_uint_le(m.n, LSNTIME_MAX);
+	ck_assert_uint_ge(m.spacing, (uint32_t) 1 << 31);
+	json_decref(a);
 }
 END_TEST
 
@@ -146,6 +172,7 @@ check_lsntime_suite(void)
 	tcase_add_test(tc, thinning_stays_conservative);
 	tcase_add_test(tc, json_round_trip);
 	tcase_add_test(tc, json_malformed);
+	tcase_add_test(tc, json_sparse_samples_load);
 	suite_add_tcase(su, tc);
 	return su;
 }
