@@ -25,7 +25,7 @@ if ! make -C "$server" fuzz >"${TMPDIR:-/tmp}/strata-fuzz-build.$$" 2>&1; then
 	exit 1
 fi
 rm -f "${TMPDIR:-/tmp}/strata-fuzz-build.$$"
-targets=$(make -s -C "$server" fuzz-targets) || exit 1
+targets=$(make -s --no-print-directory -C "$server" fuzz-targets) || exit 1
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/strata-run-fuzz.XXXXXX") || exit 1
 # The manifest and identity readers take a directory, so their targets

@@ -342,27 +342,50 @@ replay_record(int fd, uint8_t *rec, uint64_t off, uint64_t size)
 /* How far past a bad record replay looks for a good one. */
 #define RESYNC_WINDOW	(64 * 1024)
 
+/* A whole record of a plausible length with a matching CRC at b (n bytes there). */
+static int
+record_at(const uint8_t *b, uint64_t n)
+{
+	uint32_t	len;
+
+	if (n < 4)
+		return 0;
+	len = get_le32(b);
+	return len >= INMEM_REC_OVERHEAD + VAL_HDR && len <= REC_MAX && len <= n &&
+		get_le32(b + len - 4) == strata_crc32c(b, len - 4);
+}
+
 /*
  * Whether a valid record follows a bad one at off: where the bad record's
  * own length says the next one starts, or at any offset in the next
  * RESYNC_WINDOW bytes.  A crash leaves only a torn end (a write cut short:
  * the file ends inside a record, or unwritten bytes after it), never good
- * records after a bad one.
+ * records after a bad one.  Reads the window once; 1, 0, or < 0 (EIO, ENOMEM).
  */
 static int
-valid_record_after(int fd, uint8_t *rec, uint64_t off, uint64_t size)
+valid_record_after(int fd, uint64_t off, uint64_t size)
 {
-	uint32_t	len = 0;
+	uint64_t	n = size - off;
+	uint8_t    *b;
+	uint32_t	len;
+	int			found = 0;
 
-	if (off + 4 <= size && pread(fd, rec, 4, (off_t) off) == 4)
-		len = get_le32(rec);
-	if (len >= INMEM_REC_OVERHEAD + VAL_HDR && len <= REC_MAX && off + len < size &&
-		replay_record(fd, rec, off + len, size) != 0)
-		return 1;
-	for (uint64_t p = off + 1; p < off + RESYNC_WINDOW && p + INMEM_REC_OVERHEAD < size; p++)
-		if (replay_record(fd, rec, p, size) != 0)
-			return 1;
-	return 0;
+	if (n > RESYNC_WINDOW + REC_MAX)
+		n = RESYNC_WINDOW + REC_MAX;
+	if ((b = malloc(n ? n : 1)) == NULL)
+		return STRATA_ENOMEM;
+	if (pread(fd, b, n, (off_t) off) != (ssize_t) n)
+	{
+		free(b);
+		return STRATA_EIO;
+	}
+	len = n >= 4 ? get_le32(b) : 0;
+	if (len >= INMEM_REC_OVERHEAD + VAL_HDR && len < n && record_at(b + len, n - len))
+		found = 1;
+	for (uint64_t p = 1; !found && p < RESYNC_WINDOW && p + INMEM_REC_OVERHEAD < n; p++)
+		found = record_at(b + p, n - p);
+	free(b);
+	return found;
 }
 
 /* The first len bytes of fd are zero (a file whose header never got written). */
@@ -458,7 +481,16 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 
 		if ((len = replay_record(m->fd, rec, off, (uint64_t) st.st_size)) == 0)
 		{
-			if (valid_record_after(m->fd, rec, off, (uint64_t) st.st_size))
+			int			after = valid_record_after(m->fd, off, (uint64_t) st.st_size);
+
+			if (after < 0)
+			{
+				slog(SLOG_ERROR, "could not read write log \"%s\" past offset %llu: %s", path,
+					 (unsigned long long) off, strata_strerror(after));
+				err = after;
+				goto fail;
+			}
+			if (after)
 			{
 				/*
 				 * Not a torn tail: a record that fails its checks with
