@@ -14,7 +14,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: all install uninstall clean check check-unit check-regress check-tap \
+.PHONY: all install install-test uninstall clean check check-unit check-regress check-tap \
 	check-asan check-fuzz run bench deps
 
 all:
@@ -24,6 +24,10 @@ all:
 install: all
 	$(MAKE) -C server install
 	$(MAKE) -C extension install
+
+# stratad-test (stratad with the test hooks), which the TAP suites run.
+install-test: all
+	$(MAKE) -C server install-test
 
 uninstall:
 	$(MAKE) -C server uninstall
@@ -37,7 +41,7 @@ clean:
 
 # Installing needs root; tools/as-root.sh uses sudo when we are not root.
 check: all
-	tools/as-root.sh $(MAKE) install
+	tools/as-root.sh $(MAKE) install install-test
 	$(MAKE) check-unit
 	$(MAKE) check-fuzz
 	tools/run-tests.sh regress
@@ -56,12 +60,12 @@ check-fuzz:
 # sanitizers cover stratad, stratactl and the unit tests.
 check-asan: all
 	$(MAKE) -C server SANITIZE=1
-	tools/as-root.sh $(MAKE) -C server SANITIZE=1 install
+	tools/as-root.sh $(MAKE) -C server SANITIZE=1 install install-test
 	tools/as-root.sh $(MAKE) -C extension install
 	$(MAKE) -C server SANITIZE=1 check
 	STRATA_ASAN=1 tools/run-tests.sh tap
 	$(MAKE) -C server
-	tools/as-root.sh $(MAKE) -C server install
+	tools/as-root.sh $(MAKE) -C server install install-test
 
 run:
 	tools/run-demo.sh

@@ -19,6 +19,6 @@ if [ ! -x "$dir/usr/lib/postgresql/15/bin/postgres" ]; then
 	cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
 fi
 dir=$(cd "$dir" && pwd)
-make -s -C "$top/server" install DESTDIR="$dir"
+make -s -C "$top/server" install install-test DESTDIR="$dir"
 make -s -C "$top/extension" install DESTDIR="$dir"
 chmod -R a+rX "$dir"

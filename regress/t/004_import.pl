@@ -20,11 +20,12 @@ my $relpath = $node->safe_psql('postgres', q{SELECT pg_relation_filepath('pre')}
 $node->stop;
 ok(-s $node->data_dir . "/$relpath", 'the table has a local file before strata');
 
-$node->append_conf('postgresql.conf', q{
+$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'strata'
 wal_level = replica
 shared_buffers = 1MB
 strata.stratad_http_port = 0
+strata.stratad_path = '@{[ stratad_test_path() ]}'
 });
 
 # Interrupt the first import: stratad aborts halfway once.

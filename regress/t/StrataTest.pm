@@ -11,10 +11,20 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(strata_node stratad_metric stratad_pid stratad_status wait_until
+our @EXPORT = qw(strata_node stratad_test_path stratad_metric stratad_pid stratad_status wait_until
   stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids
   pgbench_money_check pgbench_amcheck amcheck_all_btree pgbench_checksums
   stratad_timeline stratad_serving crash_compute_and_stratad);
+
+# stratad-test: stratad built with the test hooks (fault injection, kill
+# points), installed beside it by "make install-test"; production stratad
+# has none.  The TAP suites run it; the pg_regress suite runs stratad.
+sub stratad_test_path
+{
+	my $bindir = `pg_config --bindir`;
+	chomp $bindir;
+	return "$bindir/stratad-test";
+}
 
 # A new cluster whose compute runs on the embedded strata sidecar.
 sub strata_node
@@ -22,12 +32,14 @@ sub strata_node
 	my ($name, %params) = @_;
 	my $extra = delete $params{extra_conf} // '';
 	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $stratad = stratad_test_path();
 	$node->init(%params);
 	$node->append_conf('postgresql.conf', <<"CONF");
 shared_preload_libraries = 'strata'
 wal_level = replica
 shared_buffers = 1MB
 strata.stratad_http_port = 0
+strata.stratad_path = '$stratad'
 max_prepared_transactions = 5
 $extra
 CONF

@@ -7,6 +7,7 @@
  */
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fio.h"
 #include "slog.h"
 #include "strata_err.h"
 
@@ -30,10 +32,10 @@ errno_to_err(int e)
 int
 fs_fsync_dir(const char *dir)
 {
-	int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int			fd = fio_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int			err = 0;
 
-	if (fd < 0 || fsync(fd) != 0)
+	if (fd < 0 || fio_fsync(fd) != 0)
 	{
 		err = errno;
 		slog(SLOG_ERROR, "fsutil: could not fsync directory \"%s\": %s", dir, strerror(err));
@@ -53,26 +55,26 @@ fs_write_durable(const char *path, const void *data, size_t len)
 	const char *what;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = fio_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 	{
 		what = "create";
 		goto fail;
 	}
-	if (write(fd, data, len) != (ssize_t) len)
+	if (fio_write(fd, data, len) != (ssize_t) len)
 	{
 		what = "write";
 		if (errno == 0)
 			errno = ENOSPC;
 		goto fail_close;
 	}
-	if (fsync(fd) != 0)
+	if (fio_fsync(fd) != 0)
 	{
 		what = "fsync";
 		goto fail_close;
 	}
 	close(fd);
-	if (rename(tmp, path) != 0)
+	if (fio_rename(tmp, path) != 0)
 	{
 		what = "rename";
 		goto fail_unlink;
@@ -87,7 +89,7 @@ fail_close:
 	errno = saved;
 fail_unlink:
 	saved = errno;
-	unlink(tmp);
+	fio_unlink(tmp);
 	errno = saved;
 fail:
 	saved = errno;
@@ -98,14 +100,14 @@ fail:
 int
 fs_rename_noreplace(const char *from, const char *to)
 {
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+	if (fio_renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
 		return 0;
 	if (errno != EINVAL && errno != ENOSYS)
 		return -1;
 	/* no RENAME_NOREPLACE here: link(2) fails with EEXIST too */
-	if (link(from, to) != 0)
+	if (fio_link(from, to) != 0)
 		return -1;
-	(void) unlink(from);		/* a leftover temp file is removed at the next start */
+	(void) fio_unlink(from);		/* a leftover temp file is removed at the next start */
 	return 0;
 }
 
@@ -151,7 +153,7 @@ fs_lock_pidfile(const char *datadir, int wait_ms)
 	int			n;
 
 	snprintf(path, sizeof(path), "%s/stratad.pid", datadir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = fio_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 	{
 		slog(SLOG_ERROR, "fsutil: could not open \"%s\": %s", path, strerror(errno));
@@ -173,7 +175,7 @@ fs_lock_pidfile(const char *datadir, int wait_ms)
 		return -1;
 	}
 	n = snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
-	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, n, 0) != n)
+	if (fio_ftruncate(fd, 0) != 0 || fio_pwrite(fd, buf, n, 0) != n)
 	{
 		slog(SLOG_ERROR, "fsutil: could not write \"%s\": %s", path, strerror(errno));
 		close(fd);
@@ -182,36 +184,45 @@ fs_lock_pidfile(const char *datadir, int wait_ms)
 	return fd;					/* held open: the lock lives as long as we do */
 }
 
-/*
- * Tests set STRATA_KILL_POINT to a point's name to abort() there; with
- * STRATA_KILL_ONCE_FILE also set, only while that file exists (it is
- * removed first), so a restarted stratad passes the point.
- */
-void
-fs_kill_point(const char *name)
-{
-	const char *want = getenv("STRATA_KILL_POINT");
-	const char *once = getenv("STRATA_KILL_ONCE_FILE");
-
-	if (want == NULL || strcmp(want, name) != 0)
-		return;
-	if (once != NULL && unlink(once) != 0)
-		return;
-	slog(SLOG_WARNING, "fsutil: aborting at kill point \"%s\"", name);
-	abort();
-}
-
-/*
- * Fault injection for tests: true once per creation of the file named by
- * the environment variable envvar (the file is removed when it fires).
- */
 int
-fs_fault_once(const char *envvar)
+fs_remove_tree(const char *path)
 {
-	const char *f = getenv(envvar);
+	DIR		   *d = opendir(path);
+	struct dirent *de;
+	int			err = 0;
 
-	if (f == NULL || unlink(f) != 0)
-		return 0;
-	slog(SLOG_WARNING, "fsutil: injecting the fault of %s", envvar);
-	return 1;
+	if (d == NULL)
+	{
+		if (errno == ENOENT)
+			return 0;
+		if (errno == ENOTDIR)
+			return fio_unlink(path) == 0 || errno == ENOENT ? 0 : STRATA_EIO;
+		slog(SLOG_WARNING, "could not open directory \"%s\": %m", path);
+		return STRATA_EIO;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		char		sub[PATH_MAX];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+		if (de->d_type == DT_DIR)
+		{
+			if (fs_remove_tree(sub) != 0)
+				err = STRATA_EIO;
+		}
+		else if (fio_unlink(sub) != 0 && errno != ENOENT)
+		{
+			slog(SLOG_WARNING, "could not remove \"%s\": %m", sub);
+			err = STRATA_EIO;
+		}
+	}
+	closedir(d);
+	if (fio_rmdir(path) != 0 && errno != ENOENT)
+	{
+		slog(SLOG_WARNING, "could not remove directory \"%s\": %m", path);
+		err = STRATA_EIO;
+	}
+	return err;
 }

@@ -25,6 +25,13 @@ extern int	fs_fsync_dir(const char *dir);
  */
 extern int	fs_rename_noreplace(const char *from, const char *to);
 
+/*
+ * Remove a directory tree stratad made (files and directories, a few
+ * levels deep); a missing path is success.  Logs and returns STRATA_EIO if
+ * anything stays.
+ */
+extern int	fs_remove_tree(const char *path);
+
 /* Read a whole small file into a malloc'd buffer; caller frees. */
 extern int	fs_read_file(const char *path, void **data, size_t *len);
 
@@ -35,11 +42,5 @@ extern int	fs_read_file(const char *path, void **data, size_t *len);
  * PID if another process has it).
  */
 extern int	fs_lock_pidfile(const char *datadir, int wait_ms);
-
-/* Tests: true once each time the file named by $envvar is created. */
-extern int	fs_fault_once(const char *envvar);
-
-/* Abort the process at a named kill point (tests; see fsutil.c). */
-extern void fs_kill_point(const char *name);
 
 #endif							/* STRATA_FSUTIL_H */

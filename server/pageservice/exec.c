@@ -40,6 +40,7 @@
 
 #include "clock.h"
 #include "durable.h"
+#include "fio.h"
 #include "fsutil.h"
 #include "layerfile.h"
 #include "lsn.h"
@@ -507,7 +508,7 @@ write_answered(void *arg, struct timeline *tl, int err)
 	{
 		/* tests: the change is acknowledged in the log, the compute never hears */
 		if (b->r[0].req.tag == PROTO_CREATE)
-			fs_kill_point("create-before-reply");
+			fio_kill_point("create-before-reply");
 		reply_lsn(c, &b->r[0].req, b->stored_lsn, tl);
 	}
 	exec_done(c);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fio.h"
 #include "fsutil.h"
 #include "slog.h"
 #include "strata_err.h"
@@ -104,7 +105,7 @@ compact_publish(struct timeline *tl, struct inmem *drop_frozen, struct tl_layer 
 	}
 	if (err == 0)
 	{
-		fs_kill_point("publish-after-manifest");
+		fio_kill_point("publish-after-manifest");
 		err = tl_modify_snapshot(tl, NULL, NULL, drop_frozen, add, nadd, drop, ndrop);
 	}
 	if (err != 0)
@@ -208,7 +209,7 @@ compact_flush_frozen(struct timeline *tl)
 		err = compact_finish_layer(tl, w, compact_key_lo, compact_key_hi, m->lsn_start, m->lsn_end, &l);
 		if (err != 0)
 			goto out;
-		fs_kill_point("flush-after-layer");
+		fio_kill_point("flush-after-layer");
 	}
 	cutoff = tl_gc_cutoff(tl);
 	err = compact_publish(tl, m, l ? &l : NULL, l ? 1 : 0, NULL, 0, m->lsn_end, cutoff);
@@ -421,7 +422,7 @@ compact_l0(struct timeline *tl, int force)
 	}
 	if (err == 0)
 	{
-		fs_kill_point("compact-before-publish");
+		fio_kill_point("compact-before-publish");
 		err = compact_publish(tl, NULL, out, nout, l0, nl0, tl_disk_consistent_lsn(tl), tl_gc_cutoff(tl));
 		if (err == 0)
 		{

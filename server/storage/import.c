@@ -8,6 +8,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "fio.h"
 #include "postgres_fe.h"
 
 #include <dirent.h>
@@ -312,7 +313,7 @@ import_fork(struct import_loader *ld, const struct filelist *l, size_t first, si
 				 rf->path, (unsigned long long) (rf->size - rf->size % PROTO_PAGE_SIZE));
 			return STRATA_ECORRUPT;
 		}
-		fd = open(rf->path, O_RDONLY | O_CLOEXEC);
+		fd = fio_open(rf->path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 		{
 			slog(SLOG_ERROR, "import: could not open \"%s\": %s", rf->path, strerror(errno));
@@ -353,14 +354,14 @@ truncate_files(const struct filelist *l)
 
 		if (rf->segno > 0)
 		{
-			if (unlink(rf->path) != 0 && errno != ENOENT)
+			if (fio_unlink(rf->path) != 0 && errno != ENOENT)
 				goto fail;
 		}
 		else if (rf->size > 0)
 		{
-			int			fd = open(rf->path, O_WRONLY | O_CLOEXEC);
+			int			fd = fio_open(rf->path, O_WRONLY | O_CLOEXEC);
 
-			if (fd < 0 || ftruncate(fd, 0) != 0 || fsync(fd) != 0)
+			if (fd < 0 || fio_ftruncate(fd, 0) != 0 || fio_fsync(fd) != 0)
 			{
 				if (fd >= 0)
 					close(fd);
@@ -494,7 +495,7 @@ import_run(struct registry *reg, struct identity *id, const char *datadir,
 			   l.f[last + 1].rel.fork == l.f[first].rel.fork)
 			last++;
 		if (first >= l.n / 2 && first > 0)
-			fs_kill_point("import-mid");
+			fio_kill_point("import-mid");
 		err = import_fork(&ld, &l, first, last, redo, pages, &done, bar, t0);
 		if (err != 0)
 			goto done;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fio.h"
 #include "fsutil.h"
 #include "handles.h"
 #include "identity.h"
@@ -26,6 +27,7 @@
 #define CONFIG_MAGIC	"STRATATC"
 #define CONFIG_VERSION	1
 #define DELETED_SUFFIX	".deleted"
+#define CREATING_SUFFIX	".creating"
 
 /* ---------- tenant config ---------- */
 
@@ -196,17 +198,63 @@ add_timeline(struct registry *reg, struct tenant *t, struct timeline *tl)
 
 /* ---------- loading ---------- */
 
-static void
-remove_deleted(const char *dir, const char *name)
+static int
+has_suffix(const char *name, const char *suffix)
 {
-	char		path[PATH_MAX];
 	size_t		n = strlen(name);
 
-	if (n <= strlen(DELETED_SUFFIX) || strcmp(name + n - strlen(DELETED_SUFFIX), DELETED_SUFFIX) != 0)
-		return;
+	return n > strlen(suffix) && strcmp(name + n - strlen(suffix), suffix) == 0;
+}
+
+/* Leftovers of a deletion or a creation that did not finish. */
+static void
+remove_leftover(const char *dir, const char *name)
+{
+	char		path[PATH_MAX];
+
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	slog(SLOG_INFO, "removing \"%s\", deleted before the last stop", path);
-	(void) tl_remove_dir(path);
+	if (has_suffix(name, DELETED_SUFFIX))
+		slog(SLOG_INFO, "removing \"%s\", deleted before the last stop", path);
+	else if (has_suffix(name, CREATING_SUFFIX))
+		slog(SLOG_INFO, "removing \"%s\", whose creation did not finish", path);
+	else
+		return;
+	(void) fs_remove_tree(path);
+}
+
+/*
+ * Versions before tenants were created by rename could stop between
+ * making a tenant's directory and writing its config.  Such a tenant has
+ * no timeline (one needs the config first), so nothing of it was ever
+ * acknowledged: it is removed.  A tenant without a config that has
+ * timelines is damage, left for load_config() to report.
+ */
+static int
+interrupted_creation(struct tenant *t)
+{
+	char		path[PATH_MAX];
+	DIR		   *d;
+	struct dirent *de;
+	int			empty = 1;
+
+	snprintf(path, sizeof(path), "%s/config", t->dir);
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 0;
+	snprintf(path, sizeof(path), "%s/timelines", t->dir);
+	if ((d = opendir(path)) != NULL)
+	{
+		while ((de = readdir(d)) != NULL && empty)
+			empty = de->d_name[0] == '.';
+		closedir(d);
+	}
+	else if (errno != ENOENT)
+		return 0;
+	if (!empty)
+		return 0;
+	slog(SLOG_WARNING, "tenant %s has no config and no timeline: its creation was interrupted; "
+		 "removing it", t->hex);
+	(void) fs_remove_tree(t->dir);
+	return 1;
 }
 
 static int
@@ -235,7 +283,7 @@ load_timelines(struct registry *reg, struct tenant *t)
 			continue;
 		if (identity_parse_hex(de->d_name, id) != 0)
 		{
-			remove_deleted(dir, de->d_name);
+			remove_leftover(dir, de->d_name);
 			continue;
 		}
 		if ((na = realloc(ids, (n + 1) * sizeof(*ids))) == NULL)
@@ -348,7 +396,7 @@ registry_open(const char *datadir, struct event_base *base, const struct tl_conf
 	reg->default_conf = *default_conf;
 	pthread_mutex_init(&reg->lock, NULL);
 	snprintf(dir, sizeof(dir), "%s/tenants", datadir);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	if (fio_mkdir(dir, 0700) != 0 && errno != EEXIST)
 	{
 		slog(SLOG_ERROR, "could not create \"%s\": %m", dir);
 		free(reg);
@@ -369,13 +417,18 @@ registry_open(const char *datadir, struct event_base *base, const struct tl_conf
 			continue;
 		if (identity_parse_hex(de->d_name, id) != 0)
 		{
-			remove_deleted(dir, de->d_name);
+			remove_leftover(dir, de->d_name);
 			continue;
 		}
 		if ((t = tenant_alloc(reg, id)) == NULL)
 		{
 			err = STRATA_ENOMEM;
 			break;
+		}
+		if (interrupted_creation(t))
+		{
+			free(t);
+			continue;
 		}
 		if ((err = load_config(t)) == 0)
 		{
@@ -505,7 +558,9 @@ int
 registry_create_tenant(struct registry *reg, const uint8_t id[16], struct tenant **out)
 {
 	struct tenant *t;
-	char		dir[PATH_MAX];
+	char		final[PATH_MAX];
+	char		tenants[PATH_MAX];
+	char		dir[PATH_MAX + 16];
 	int			err;
 
 	if (find_tenant(reg, id))
@@ -513,28 +568,43 @@ registry_create_tenant(struct registry *reg, const uint8_t id[16], struct tenant
 	if ((t = tenant_alloc(reg, id)) == NULL)
 		return STRATA_ENOMEM;
 	t->generation = 1;
+
+	/*
+	 * Built complete under "<hex>.creating", then renamed: a crash or a
+	 * failed write at any step leaves either no tenant or a whole one
+	 * (a leftover .creating is removed at the next start).
+	 */
+	snprintf(final, sizeof(final), "%s", t->dir);
+	snprintf(tenants, sizeof(tenants), "%s/tenants", reg->datadir);
+	snprintf(t->dir, sizeof(t->dir), "%s%s", final, CREATING_SUFFIX);
+	(void) fs_remove_tree(t->dir);
 	snprintf(dir, sizeof(dir), "%s/timelines", t->dir);
-	if (mkdir(t->dir, 0700) != 0 || mkdir(dir, 0700) != 0)
+	if (fio_mkdir(t->dir, 0700) != 0 || fio_mkdir(dir, 0700) != 0)
 	{
 		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
 		slog(SLOG_ERROR, "could not create tenant directory \"%s\": %m", t->dir);
-		(void) rmdir(dir);
-		(void) rmdir(t->dir);
-		free(t);
-		return err;
+		goto fail;
 	}
-	snprintf(dir, sizeof(dir), "%s/tenants", reg->datadir);
-	if ((err = save_config(t)) != 0 || (err = fs_fsync_dir(dir)) != 0 ||
-		(err = add_tenant(reg, t)) != 0)
+	if ((err = save_config(t)) != 0 || (err = fs_fsync_dir(t->dir)) != 0)
+		goto fail;
+	if (fio_rename(t->dir, final) != 0)
 	{
-		(void) tl_remove_dir(t->dir);
-		free(t);
-		return err;
+		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not rename \"%s\" to \"%s\": %m", t->dir, final);
+		goto fail;
 	}
+	snprintf(t->dir, sizeof(t->dir), "%s", final);
+	if ((err = fs_fsync_dir(tenants)) != 0 || (err = add_tenant(reg, t)) != 0)
+		goto fail;
 	slog(SLOG_INFO, "created tenant %s", t->hex);
 	if (out)
 		*out = t;
 	return 0;
+
+fail:
+	(void) fs_remove_tree(t->dir);
+	free(t);
+	return err;
 }
 
 /* Rename a directory to "<dir>.deleted" durably, then remove it. */
@@ -545,7 +615,7 @@ delete_dir(const char *dir, const char *parent)
 	int			err;
 
 	snprintf(gone, sizeof(gone), "%s%s", dir, DELETED_SUFFIX);
-	if (rename(dir, gone) != 0)
+	if (fio_rename(dir, gone) != 0)
 	{
 		slog(SLOG_ERROR, "could not rename \"%s\": %m", dir);
 		return STRATA_EIO;
@@ -561,9 +631,9 @@ delete_dir(const char *dir, const char *parent)
 
 		snprintf(tls, sizeof(tls), "%s/timelines", gone);
 		snprintf(cfg, sizeof(cfg), "%s/config", gone);
-		(void) rmdir(tls);
-		(void) unlink(cfg);
-		if (rmdir(gone) != 0)
+		(void) fio_rmdir(tls);
+		(void) fio_unlink(cfg);
+		if (fio_rmdir(gone) != 0)
 		{
 			slog(SLOG_WARNING, "could not remove \"%s\": %m", gone);
 			return STRATA_EIO;

@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "fio.h"
 #include "identity.h"
 #include "manifest.h"
 #include "reldir.h"
@@ -172,7 +173,7 @@ tl_shutdown(struct timeline *tl, int cancel)
 			if (err == STRATA_ECANCELLED)
 				slog(SLOG_INFO, "timeline %s: unwritten changes abandoned at shutdown", tl->hex);
 		}
-		if (fdatasync(m->fd) != 0)
+		if (fio_fdatasync(m->fd) != 0)
 		{
 			slog(SLOG_ERROR, "timeline %s: fdatasync of write log \"%s\" at shutdown failed: %m",
 				 tl->hex, m->path);
@@ -283,7 +284,7 @@ tl_open_dir(struct timeline *tl, const struct manifest *mf)
 		{
 			slog(SLOG_INFO, "timeline %s: removing \"%s\", which the manifest does not list",
 				 tl->hex, de->d_name);
-			if (unlink(path) != 0)
+			if (fio_unlink(path) != 0)
 				slog(SLOG_WARNING, "could not remove \"%s\": %m", path);
 		}
 	}
@@ -386,14 +387,14 @@ tl_create(const char *dir, const uint8_t tenant[16], const uint8_t id[16],
 	struct timeline *tl;
 	int			err;
 
-	if (mkdir(dir, 0700) != 0)
+	if (fio_mkdir(dir, 0700) != 0)
 	{
 		slog(SLOG_ERROR, "could not create timeline directory \"%s\": %m", dir);
 		return errno == EEXIST ? STRATA_EEXIST : errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
 	}
 	if ((tl = tl_alloc(dir, tenant, id, conf, base)) == NULL)
 	{
-		(void) rmdir(dir);
+		(void) fio_rmdir(dir);
 		return STRATA_ENOMEM;
 	}
 	tl->generation = generation;
@@ -498,14 +499,14 @@ tl_remove_dir(const char *dir)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) != 0)
+		if (fio_unlink(path) != 0)
 		{
 			slog(SLOG_WARNING, "could not remove \"%s\": %m", path);
 			err = STRATA_EIO;
 		}
 	}
 	closedir(d);
-	if (rmdir(dir) != 0)
+	if (fio_rmdir(dir) != 0)
 	{
 		slog(SLOG_WARNING, "could not remove directory \"%s\": %m", dir);
 		err = STRATA_EIO;

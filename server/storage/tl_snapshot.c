@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fio.h"
 #include "manifest.h"
 #include "slog.h"
 #include "strata_err.h"
@@ -30,7 +31,7 @@ tl_layer_unref(struct tl_layer *l)
 	layer_close(l->f);
 	if (atomic_load(&l->remove))
 	{
-		if (unlink(l->path) != 0 && errno != ENOENT)
+		if (fio_unlink(l->path) != 0 && errno != ENOENT)
 			slog(SLOG_WARNING, "could not remove layer file \"%s\": %m", l->path);
 		else
 			slog(SLOG_DEBUG, "removed layer file \"%s\"", l->path);

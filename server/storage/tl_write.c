@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "fio.h"
 #include "fsutil.h"
 #include "reldir.h"
 #include "slog.h"
@@ -526,13 +527,13 @@ tl_sync(struct timeline *tl)
 		slog(SLOG_ERROR, "timeline %s: out of memory syncing its write logs", tl->hex);
 		return STRATA_ENOMEM;
 	}
-	if (n > 0 && fs_fault_once("STRATA_FAIL_FSYNC_ONCE_FILE"))
+	if (n > 0 && fio_fault_once("STRATA_FAIL_FSYNC_ONCE_FILE"))
 	{
 		slog(SLOG_ERROR, "timeline %s: fdatasync of a write log failed: injected EIO", tl->hex);
 		err = STRATA_EIO;
 	}
 	for (uint32_t i = 0; i < n && err == 0; i++)
-		if (fdatasync(logs[i]->fd) != 0)
+		if (fio_fdatasync(logs[i]->fd) != 0)
 		{
 			slog(SLOG_ERROR, "timeline %s: fdatasync of write log \"%s\" failed: %m",
 				 tl->hex, logs[i]->path);

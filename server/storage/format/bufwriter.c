@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fio.h"
 #include "fsutil.h"
 #include "slog.h"
 #include "strata_err.h"
@@ -77,14 +78,13 @@ write_range(struct bufwriter *bw, uint64_t from, uint64_t to)
 			return bw->fail_errno;
 		}
 		pthread_mutex_unlock(&bw->mu);
-		if (n > 1 && getenv("STRATA_KILL_POINT") &&
-			strcmp(getenv("STRATA_KILL_POINT"), "mid-append") == 0)
+		if (n > 1 && fio_kill_armed("mid-append"))
 		{
 			/* tests: a torn write, then death */
-			(void) !pwrite(bw->fd, bw->ring + pos, n / 2, (off_t) from);
-			fs_kill_point("mid-append");
+			(void) !fio_pwrite(bw->fd, bw->ring + pos, n / 2, (off_t) from);
+			fio_kill_point("mid-append");
 		}
-		w = pwrite(bw->fd, bw->ring + pos, n, (off_t) from);
+		w = fio_pwrite(bw->fd, bw->ring + pos, n, (off_t) from);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

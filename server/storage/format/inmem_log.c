@@ -19,6 +19,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "fio.h"
 #include "fsutil.h"
 #include "slog.h"
 #include "strata_err.h"
@@ -273,8 +274,8 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 	 * removed at the next load).  Never an existing log's name: that log
 	 * may hold acknowledged records.
 	 */
-	(void) unlink(tmp);
-	m->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	(void) fio_unlink(tmp);
+	m->fd = fio_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (m->fd < 0)
 	{
 		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
@@ -282,7 +283,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 		goto fail;
 	}
 	encode_header(h, tenant, timeline, lsn_start);
-	if (pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fdatasync(m->fd) != 0)
+	if (fio_pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fio_fdatasync(m->fd) != 0)
 	{
 		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
 		slog(SLOG_ERROR, "could not write write log \"%s\": %m", tmp);
@@ -297,7 +298,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 	if ((err = fs_fsync_dir(dir)) != 0)
 	{
 		/* the name may or may not be durable: it holds nothing yet, so go */
-		(void) unlink(path);
+		(void) fio_unlink(path);
 		goto fail;
 	}
 	m->end = m->visible = INMEM_HDR_SIZE;
@@ -306,7 +307,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 	m->notify_arg = arg;
 	if ((err = bw_open(m->fd, m->end, bufsize, m->path, notify, arg, &m->bw)) != 0)
 	{
-		(void) unlink(path);
+		(void) fio_unlink(path);
 		goto fail;
 	}
 	map_file(m, INMEM_MAP_MAX);
@@ -314,7 +315,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 	return 0;
 
 fail_unlink:
-	(void) unlink(tmp);
+	(void) fio_unlink(tmp);
 fail:
 	inmem_free(m, 0);
 	return err;
@@ -418,7 +419,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 
 	if (m == NULL)
 		return STRATA_ENOMEM;
-	m->fd = open(path, O_RDWR | O_CLOEXEC);
+	m->fd = fio_open(path, O_RDWR | O_CLOEXEC);
 	if (m->fd < 0 || fstat(m->fd, &st) != 0)
 	{
 		slog(SLOG_ERROR, "could not open write log \"%s\": %m", path);
@@ -437,7 +438,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 		slog(SLOG_WARNING, "write log \"%s\" is %lld bytes, shorter than its header: its "
 			 "creation was interrupted and it holds no record; removing it", path,
 			 (long long) st.st_size);
-		if (unlink(path) != 0)
+		if (fio_unlink(path) != 0)
 		{
 			slog(SLOG_ERROR, "could not remove write log \"%s\": %m", path);
 			err = STRATA_EIO;
@@ -506,7 +507,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 			slog(SLOG_WARNING, "write log \"%s\": torn record at offset %llu of %llu (the end "
 				 "of a write cut short by a crash); cutting the log there", path,
 				 (unsigned long long) off, (unsigned long long) st.st_size);
-			if (ftruncate(m->fd, off) != 0 || fdatasync(m->fd) != 0)
+			if (fio_ftruncate(m->fd, off) != 0 || fio_fdatasync(m->fd) != 0)
 			{
 				slog(SLOG_ERROR, "could not truncate write log \"%s\": %m", path);
 				err = STRATA_EIO;
@@ -594,7 +595,7 @@ inmem_free(struct inmem *m, int unlink_file)
 	inmem_map_unref(m->map);	/* pages handed out by reference keep it */
 	if (m->fd >= 0)
 		close(m->fd);
-	if (unlink_file && unlink(m->path) != 0 && errno != ENOENT)
+	if (unlink_file && fio_unlink(m->path) != 0 && errno != ENOENT)
 		slog(SLOG_WARNING, "could not remove write log \"%s\": %m", m->path);
 	free(m);
 }
@@ -629,7 +630,7 @@ inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
 	memcpy(rec + INMEM_REC_HDR, val, vlen);
 	put_le32(rec + len - 4, strata_crc32c(rec, len - 4));
 	/* tests: one write of the log fails with ENOSPC while this file exists */
-	if (fs_fault_once("STRATA_FAIL_WRITE_ONCE_FILE"))
+	if (fio_fault_once("STRATA_FAIL_WRITE_ONCE_FILE"))
 		bw_test_fail_writes(m->bw, 1, ENOSPC);
 	if ((err = bw_append(m->bw, rec, len, &off)) != 0)
 		return err;
@@ -701,7 +702,7 @@ inmem_cut(struct inmem *m, uint64_t off)
 		(void) bw_close(m->bw, 1);
 		m->bw = NULL;
 	}
-	if (ftruncate(m->fd, off) != 0)
+	if (fio_ftruncate(m->fd, off) != 0)
 	{
 		slog(SLOG_ERROR, "could not truncate write log \"%s\" to %llu: %m", m->path,
 			 (unsigned long long) off);
@@ -735,7 +736,7 @@ inmem_freeze(struct inmem *m, lsn_t lsn_end)
 int
 inmem_sync(struct inmem *m)
 {
-	if (fdatasync(m->fd) != 0)
+	if (fio_fdatasync(m->fd) != 0)
 	{
 		slog(SLOG_ERROR, "could not fdatasync write log \"%s\": %m", m->path);
 		return STRATA_EIO;

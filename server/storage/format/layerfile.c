@@ -25,6 +25,7 @@
 #include "bytes.h"
 #include "checksum.h"
 #include "codec.h"
+#include "fio.h"
 #include "slog.h"
 #include "strata_err.h"
 
@@ -119,7 +120,7 @@ layer_open(const char *path, struct layer_file **out)
 	if (f == NULL)
 		return STRATA_ENOMEM;
 	snprintf(f->path, sizeof(f->path), "%s", path);
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
+	f->fd = fio_open(path, O_RDONLY | O_CLOEXEC);
 	if (f->fd < 0 || fstat(f->fd, &st) != 0)
 	{
 		slog(SLOG_ERROR, "could not open layer file \"%s\": %m", path);

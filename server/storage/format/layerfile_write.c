@@ -9,6 +9,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "fio.h"
 #include "layerfile.h"
 #include "layerfile_internal.h"
 
@@ -72,7 +73,7 @@ flush_out(struct layer_writer *w)
 
 	while (done < w->out_len)
 	{
-		ssize_t		n = pwrite(w->fd, w->out + done, w->out_len - done,
+		ssize_t		n = fio_pwrite(w->fd, w->out + done, w->out_len - done,
 							   (off_t) (w->out_off + done));
 
 		if (n < 0 && errno == EINTR)
@@ -123,7 +124,7 @@ layer_writer_begin(const char *dir, enum layer_kind kind, const uint8_t tenant[1
 	snprintf(w->dir, sizeof(w->dir), "%s", dir);
 	snprintf(w->tmp, sizeof(w->tmp), "%s/layer-%016llX.tmp", dir,
 			 (unsigned long long) get_le64(rnd));
-	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	w->fd = fio_open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (w->fd < 0)
 	{
 		int			e = errno;
@@ -226,7 +227,7 @@ layer_writer_abort(struct layer_writer *w)
 	if (w == NULL)
 		return;
 	close(w->fd);
-	if (unlink(w->tmp) != 0 && errno != ENOENT)
+	if (fio_unlink(w->tmp) != 0 && errno != ENOENT)
 		slog(SLOG_WARNING, "could not remove \"%s\": %m", w->tmp);
 	free(w->e);
 	free(w->zbuf);
@@ -382,19 +383,19 @@ layer_writer_finish(struct layer_writer *w, const uint8_t key_start[KEY_SIZE],
 	put_le32(sum + 140, height);
 	put_le64(sum + 144, w->off);
 	put_le32(sum + LAYER_SUMMARY - 4, strata_crc32c(sum, LAYER_SUMMARY - 4));
-	if (pwrite(w->fd, sum, LAYER_SUMMARY, 0) != LAYER_SUMMARY)
+	if (fio_pwrite(w->fd, sum, LAYER_SUMMARY, 0) != LAYER_SUMMARY)
 	{
 		err = errno_err(errno);
 		slog(SLOG_ERROR, "could not write layer file \"%s\": %m", w->tmp);
 		goto fail;
 	}
-	if (fsync(w->fd) != 0)
+	if (fio_fsync(w->fd) != 0)
 	{
 		err = STRATA_EIO;
 		slog(SLOG_ERROR, "could not fsync layer file \"%s\": %m", w->tmp);
 		goto fail;
 	}
-	fs_kill_point("layer-before-rename");
+	fio_kill_point("layer-before-rename");
 	snprintf(path, sizeof(path), "%s/%s", w->dir, out_name);
 	if (fs_rename_noreplace(w->tmp, path) != 0)
 	{
@@ -414,7 +415,7 @@ layer_writer_finish(struct layer_writer *w, const uint8_t key_start[KEY_SIZE],
 	if ((err = fs_fsync_dir(w->dir)) != 0)
 	{
 		/* named but maybe not durable: remove it rather than trust it */
-		(void) unlink(path);
+		(void) fio_unlink(path);
 		goto fail;
 	}
 	if (out_desc)

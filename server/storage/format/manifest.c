@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "fio.h"
 #include "fsutil.h"
 #include "identity.h"
 #include "jsonfile.h"
@@ -130,7 +131,7 @@ manifest_save(const char *dir, const struct manifest *m)
 	}
 	json_object_set_new(o, "lsn_by_time", a);
 	snprintf(path, sizeof(path), "%s/manifest", dir);
-	fs_kill_point("manifest-write");
+	fio_kill_point("manifest-write");
 	err = jsonfile_save(path, MF_MAGIC, MF_VERSION, o);
 	json_decref(o);
 	return err;
