@@ -14,6 +14,11 @@
  * checkpoint's sync phase sends one SYNC (durability.c).  Sizes come from the
  * shared relsize cache, filled from acknowledgements and NBLOCKS answers.
  *
+ * The table is built for the running server's md.c: the truncate slot's
+ * signature changed in 15.11 (smgr_choose_truncate_abi()).  Every wrapper
+ * first answers smgrprobe.c's sentinel, so the postmaster can prove the
+ * slots are reached.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -368,9 +373,9 @@ strata_nblocks(SMgrRelation reln, ForkNumber forknum)
 }
 
 /*
- * Truncate a strata fork.  Called inside RelationTruncate()'s critical
- * section from 15.11 on (and in 15.0-15.10 for the FSM and VM forks), so an
- * ERROR here is a PANIC, as a failed ftruncate is for md.
+ * Truncate a strata fork.  From 15.11 on this runs inside
+ * RelationTruncate()'s critical section, so an ERROR here is a PANIC, as a
+ * failed ftruncate is for md.
  */
 static void
 truncate_fork(SMgrRelation reln, ForkNumber forknum, BlockNumber nblocks)
@@ -458,8 +463,6 @@ strata_truncate_nblocks(SMgrRelation reln, ForkNumber forknum,
 static void
 strata_immedsync(SMgrRelation reln, ForkNumber forknum)
 {
-	if (smgrprobe_hit(reln->smgr_rnode, SP_IMMEDSYNC))
-		return;
 	mdimmedsync(reln, forknum);
 	if (!SmgrIsTemp(reln))
 		durability_register_write(reln->smgr_rnode.node, forknum, true);

@@ -45,7 +45,6 @@ static const char *const slot_names[SP_NSLOTS] = {
 	[SP_WRITEBACK] = "smgr_writeback",
 	[SP_NBLOCKS] = "smgr_nblocks",
 	[SP_TRUNCATE] = "smgr_truncate",
-	[SP_IMMEDSYNC] = "smgr_immedsync",
 };
 
 #define BIT(slot) ((uint32) 1 << (slot))

@@ -54,7 +54,6 @@ typedef enum smgrprobe_slot
 	SP_WRITEBACK,
 	SP_NBLOCKS,
 	SP_TRUNCATE,
-	SP_IMMEDSYNC,
 	SP_NSLOTS
 } smgrprobe_slot;
 
@@ -64,7 +63,8 @@ extern bool smgrprobe_armed;
 extern bool smgrprobe_record(RelFileNodeBackend rnode, smgrprobe_slot slot);
 
 /*
- * Called first by every strata smgr wrapper: true if rnode is the sentinel
+ * Called first by every strata smgr wrapper that a probe reaches (all but
+ * init and immedsync, see above): true if rnode is the sentinel
  * of a running probe (the call is recorded, and the wrapper must return
  * without doing anything else).
  */
