@@ -5,6 +5,9 @@
 #   make check        run every test suite (unit, fuzz, pg_regress, TAP), then
 #                     the unit and TAP suites again under ASan + UBSan
 #   make check-asan   only the sanitizer runs
+#   make check-minors the extension on every other PostgreSQL 15 minor apt
+#                     offers: pg_regress there, and a cluster moved to it and
+#                     back (tools/minor-versions.sh; downloads with apt-get)
 #   make check-fuzz   every libFuzzer target for 15 s (tools/run-fuzz.sh;
 #                     STRATA_FUZZ_SECONDS=600 make check-fuzz for longer)
 #   make run          install dependencies, build, install, start a demo
@@ -15,7 +18,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
 .PHONY: all install install-test uninstall clean check check-unit check-regress check-tap \
-	check-asan check-fuzz run bench deps
+	check-asan check-fuzz check-minors run bench deps
 
 all:
 	$(MAKE) -C server
@@ -46,10 +49,15 @@ check: all
 	$(MAKE) check-fuzz
 	tools/run-tests.sh regress
 	tools/run-tests.sh tap
+	$(MAKE) check-minors
 	$(MAKE) check-asan
 
 check-unit:
 	$(MAKE) -C server check
+
+# A private copy of each minor: the system installation is not touched.
+check-minors: all
+	tools/minor-versions.sh
 
 # Needs clang and libclang-rt-14-dev (tools/deps.txt).
 STRATA_FUZZ_SECONDS ?= 15

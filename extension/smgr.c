@@ -14,9 +14,16 @@
  * checkpoint's sync phase sends one SYNC (durability.c).  Sizes come from the
  * shared relsize cache, filled from acknowledgements and NBLOCKS answers.
  *
+ * The table is built for the running server's md.c: the truncate slot's
+ * signature changed in 15.11 (smgr_choose_truncate_abi()).  Every wrapper
+ * first answers smgrprobe.c's sentinel, so the postmaster can prove the
+ * slots are reached.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <dlfcn.h>
 
 #include "access/xlog.h"
 #include "access/xlogrecovery.h"
@@ -36,6 +43,7 @@
 #include "relsize.h"
 #include "ring.h"
 #include "smgr.h"
+#include "smgrprobe.h"
 #include "stats.h"
 #include "tablepatch.h"
 #include "unlogged.h"
@@ -79,12 +87,33 @@ fork_path(RelFileNode rnode, ForkNumber fork)
 
 /* ---------- smgr callbacks ---------- */
 
+/*
+ * open and close only answer the probe: the stub is md's, and md's
+ * per-relation state is set up (mdopen) and released (mdclose) as usual.
+ */
+static void
+strata_open(SMgrRelation reln)
+{
+	(void) smgrprobe_hit(reln->smgr_rnode, SP_OPEN);
+	mdopen(reln);
+}
+
+static void
+strata_close(SMgrRelation reln, ForkNumber forknum)
+{
+	if (smgrprobe_hit(reln->smgr_rnode, SP_CLOSE))
+		return;
+	mdclose(reln, forknum);
+}
+
 static void
 strata_create(SMgrRelation reln, ForkNumber forknum, bool isRedo)
 {
 	struct proto_req req;
 	ring_result res;
 
+	if (smgrprobe_hit(reln->smgr_rnode, SP_CREATE))
+		return;
 	/* the stub, with md's own checks and errors */
 	mdcreate(reln, forknum, isRedo);
 	if (SmgrIsTemp(reln))
@@ -141,6 +170,8 @@ fork_size(RelFileNode rnode, ForkNumber forknum)
 static bool
 strata_exists(SMgrRelation reln, ForkNumber forknum)
 {
+	if (smgrprobe_hit(reln->smgr_rnode, SP_EXISTS))
+		return false;
 	if (SmgrIsTemp(reln))
 		return mdexists(reln, forknum);
 	strata_count(SC_EXISTS, 1);
@@ -153,6 +184,8 @@ strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 	struct proto_req req;
 	ring_result res;
 
+	if (smgrprobe_hit(rnode, SP_UNLINK))
+		return;
 	if (RelFileNodeBackendIsTemp(rnode))
 	{
 		mdunlink(rnode, forknum, isRedo);
@@ -230,6 +263,8 @@ static void
 strata_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 			  char *buffer, bool skipFsync)
 {
+	if (smgrprobe_hit(reln->smgr_rnode, SP_EXTEND))
+		return;
 	if (SmgrIsTemp(reln))
 	{
 		mdextend(reln, forknum, blocknum, buffer, skipFsync);
@@ -249,6 +284,8 @@ strata_extend(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 static bool
 strata_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
 {
+	if (smgrprobe_hit(reln->smgr_rnode, SP_PREFETCH))
+		return false;
 	if (SmgrIsTemp(reln))
 		return mdprefetch(reln, forknum, blocknum);
 	before_request();
@@ -263,6 +300,8 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	RelFileNode rnode = reln->smgr_rnode.node;
 	ring_result res;
 
+	if (smgrprobe_hit(reln->smgr_rnode, SP_READ))
+		return;
 	if (SmgrIsTemp(reln))
 	{
 		mdread(reln, forknum, blocknum, buffer);
@@ -293,6 +332,8 @@ static void
 strata_write(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 			 char *buffer, bool skipFsync)
 {
+	if (smgrprobe_hit(reln->smgr_rnode, SP_WRITE))
+		return;
 	if (SmgrIsTemp(reln))
 	{
 		mdwrite(reln, forknum, blocknum, buffer, skipFsync);
@@ -305,6 +346,8 @@ static void
 strata_writeback(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 				 BlockNumber nblocks)
 {
+	if (smgrprobe_hit(reln->smgr_rnode, SP_WRITEBACK))
+		return;
 	/* stratad bounds its own dirty data; nothing to hint */
 	if (SmgrIsTemp(reln))
 		mdwriteback(reln, forknum, blocknum, nblocks);
@@ -315,6 +358,8 @@ strata_nblocks(SMgrRelation reln, ForkNumber forknum)
 {
 	BlockNumber nblocks;
 
+	if (smgrprobe_hit(reln->smgr_rnode, SP_NBLOCKS))
+		return 0;
 	if (SmgrIsTemp(reln))
 		return mdnblocks(reln, forknum);
 	nblocks = fork_size(reln->smgr_rnode.node, forknum);
@@ -328,22 +373,17 @@ strata_nblocks(SMgrRelation reln, ForkNumber forknum)
 }
 
 /*
- * Called inside RelationTruncate()'s critical section in 15.20, so an
- * ERROR here is a PANIC, as a failed ftruncate is for md.
+ * Truncate a strata fork.  From 15.11 on this runs inside
+ * RelationTruncate()'s critical section, so an ERROR here is a PANIC, as a
+ * failed ftruncate is for md.
  */
 static void
-strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
-				BlockNumber nblocks)
+truncate_fork(SMgrRelation reln, ForkNumber forknum, BlockNumber nblocks)
 {
 	RelFileNode rnode = reln->smgr_rnode.node;
 	struct proto_req req;
 	ring_result res;
 
-	if (SmgrIsTemp(reln))
-	{
-		mdtruncate(reln, forknum, old_blocks, nblocks);
-		return;
-	}
 	before_request();
 	init_req(&req, PROTO_TRUNCATE, rnode, forknum);
 	req.nblocks = nblocks;
@@ -368,9 +408,57 @@ strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
 }
 
 /*
- * Never reached on Debian's build (gcc made smgrimmedsync() call md
- * directly); if a build does reach it, sync the stub and remember to SYNC
- * before commit.
+ * The smgr_truncate slot has one of two signatures, depending on the
+ * running server's md.c (smgr_choose_truncate_abi()): the server calls
+ * whichever wrapper is installed with its own, and temp relations go to
+ * md's mdtruncate with that same signature.
+ */
+
+/* 15.11 on: mdtruncate(reln, forknum, old_blocks, nblocks) */
+static void
+strata_truncate(SMgrRelation reln, ForkNumber forknum, BlockNumber old_blocks,
+				BlockNumber nblocks)
+{
+	if (smgrprobe_hit(reln->smgr_rnode, SP_TRUNCATE))
+		return;
+	if (SmgrIsTemp(reln))
+	{
+		mdtruncate(reln, forknum, old_blocks, nblocks);
+		return;
+	}
+	truncate_fork(reln, forknum, nblocks);
+}
+
+/*
+ * 15.0-15.10: mdtruncate(reln, forknum, nblocks).  The headers we build
+ * with declare 15.11's signature, so md's function is looked up by name
+ * (smgr_choose_truncate_abi()) and called through this type.
+ */
+typedef void (*mdtruncate_nblocks_fn) (SMgrRelation reln, ForkNumber forknum,
+									   BlockNumber nblocks);
+static mdtruncate_nblocks_fn md_truncate_nblocks;
+
+static void
+strata_truncate_nblocks(SMgrRelation reln, ForkNumber forknum,
+						BlockNumber nblocks)
+{
+	if (smgrprobe_hit(reln->smgr_rnode, SP_TRUNCATE))
+		return;
+	if (SmgrIsTemp(reln))
+	{
+		md_truncate_nblocks(reln, forknum, nblocks);
+		return;
+	}
+	truncate_fork(reln, forknum, nblocks);
+}
+
+/*
+ * Never reached on Debian's 15.18 and 15.20 builds (gcc made
+ * smgrimmedsync() call md directly; tools/minor-versions.sh checks each
+ * build's machine code).  Either way is correct: md syncs the stub, and the
+ * writes that smgrimmedsync() is meant to make durable were made with
+ * skipFsync, which durability.c turns into a SYNC before commit.  If a
+ * build does reach it, also remember to SYNC before commit.
  */
 static void
 strata_immedsync(SMgrRelation reln, ForkNumber forknum)
@@ -383,8 +471,8 @@ strata_immedsync(SMgrRelation reln, ForkNumber forknum)
 static const strata_f_smgr strata_smgr = {
 	.smgr_init = mdinit,
 	.smgr_shutdown = NULL,
-	.smgr_open = mdopen,
-	.smgr_close = mdclose,	/* closes the stub */
+	.smgr_open = strata_open,
+	.smgr_close = strata_close, /* closes the stub */
 	.smgr_create = strata_create,
 	.smgr_exists = strata_exists,
 	.smgr_unlink = strata_unlink,
@@ -399,7 +487,57 @@ static const strata_f_smgr strata_smgr = {
 };
 
 const struct strata_f_smgr *
-strata_smgr_table(void)
+strata_smgr_table(smgr_truncate_abi abi)
 {
-	return &strata_smgr;
+	static strata_f_smgr table;
+
+	table = strata_smgr;
+	if (abi == SMGR_TRUNCATE_NBLOCKS)
+		table.smgr_truncate = (void (*) (SMgrRelation, ForkNumber, BlockNumber, BlockNumber))
+			(void (*) (void)) strata_truncate_nblocks;
+	return &table;
+}
+
+/* ---------- which md.c is this? ---------- */
+
+/*
+ * The first 15.x whose md.c has mdtruncate(..., old_blocks, nblocks) and
+ * smgr.c smgrtruncate2(): the back-patched fix for truncation racing a
+ * checkpoint (upstream 38c579b08988, released in 15.11).
+ */
+#define FIRST_OLD_BLOCKS_VERSION 150011
+
+smgr_truncate_abi
+smgr_choose_truncate_abi(int server_version_num)
+{
+	void	   *self = dlopen(NULL, RTLD_NOW);
+	void	   *sym = self ? dlsym(self, "smgrtruncate2") : NULL;
+	bool		by_version = server_version_num >= FIRST_OLD_BLOCKS_VERSION;
+	bool		by_symbol = sym != NULL;
+	Dl_info		sym_info;
+	Dl_info		server_info;
+
+	/* only the server executable's own smgrtruncate2 counts */
+	if (by_symbol &&
+		(dladdr(sym, &sym_info) == 0 ||
+		 dladdr((void *) smgropen, &server_info) == 0 ||
+		 sym_info.dli_fbase != server_info.dli_fbase))
+		by_symbol = false;
+	if (!by_symbol)
+		md_truncate_nblocks = (mdtruncate_nblocks_fn) (self ? dlsym(self, "mdtruncate") : NULL);
+	if (self != NULL)
+		dlclose(self);
+
+	if (by_version != by_symbol)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("strata cannot tell how this server truncates relations"),
+				 errdetail("Server version %d should %s the function smgrtruncate2, but the server executable %s it, so md.c's mdtruncate() may have either signature.",
+						   server_version_num,
+						   by_version ? "have" : "not have",
+						   by_symbol ? "has" : "does not have"),
+				 errhint("This is not a PostgreSQL 15 minor release strata knows (smgrtruncate2 arrived in 15.11); strata refuses to guess. See \"Verified PostgreSQL minors\" in strata's README.")));
+	if (!by_symbol && md_truncate_nblocks != (mdtruncate_nblocks_fn) (void (*) (void)) mdtruncate)
+		elog(FATAL, "strata: could not look up the server's mdtruncate");
+	return by_symbol ? SMGR_TRUNCATE_OLD_BLOCKS : SMGR_TRUNCATE_NBLOCKS;
 }

@@ -7,8 +7,15 @@
  * _PG_init runs in the postmaster while it loads shared_preload_libraries,
  * before it forks anything, so every child inherits the patched tables,
  * the hooks and the transaction callback.  Loading anywhere else is an
- * ERROR with a hint; a server this build was not verified against is
- * FATAL (I12).
+ * ERROR with a hint.
+ *
+ * One build serves every PostgreSQL 15 minor whose tables it can verify
+ * (I12), rather than a list of version numbers: the md.c signature that
+ * changed within 15.x is chosen at run time (smgr_choose_truncate_abi()),
+ * the tables are found by content (tablepatch.c), and a probe proves that
+ * every smgr slot strata relies on is reached (smgrprobe.c).  Any check
+ * that fails is FATAL, so the server does not start on a build strata
+ * cannot vouch for.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +33,7 @@
 #include "lwlsn.h"
 #include "relsize.h"
 #include "smgr.h"
+#include "smgrprobe.h"
 #include "stats.h"
 #include "strata.h"
 #include "supervisor.h"
@@ -35,9 +43,6 @@
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
-
-/* Server minors whose table layouts and signatures strata was checked on. */
-static const int verified_versions[] = {150020};
 
 char	   *strata_stratad_connstring = "";
 char	   *strata_tenant_id = "default";
@@ -116,30 +121,30 @@ define_gucs(void)
 	MarkGUCPrefixReserved("strata");
 }
 
-static void
+/*
+ * FATAL unless the server is a PostgreSQL 15 release; returns its
+ * server_version_num.  PG_MODULE_MAGIC already refuses other majors, but
+ * without saying why in strata's terms.
+ */
+static int
 check_server(void)
 {
 	int			running = atoi(GetConfigOption("server_version_num", false, false));
-	bool		verified = false;
 
-	if (running != PG_VERSION_NUM)
+	if (running / 100 != PG_VERSION_NUM / 100)
 		ereport(FATAL,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("strata was built for server version %d but this server is version %d",
-						PG_VERSION_NUM, running),
-				 errhint("Rebuild strata against this server's headers.")));
-	for (int i = 0; i < (int) lengthof(verified_versions); i++)
-		verified |= verified_versions[i] == running;
-	if (!verified)
-		ereport(FATAL,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("strata has not been verified on server version %d", running),
-				 errhint("Repeat the checks of shared/spikes/smgr-patch on this build, then add it to strata's verified versions.")));
+				 errmsg("strata was built for PostgreSQL %d but this server is version %d",
+						PG_VERSION_NUM / 10000, running),
+				 errdetail("strata mirrors private tables of PostgreSQL %d's server.",
+						   PG_VERSION_NUM / 10000),
+				 errhint("Install the strata package built for this PostgreSQL major version.")));
 	if (wal_level == WAL_LEVEL_MINIMAL)
 		ereport(FATAL,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("strata requires wal_level \"replica\" or higher"),
 				 errdetail("With wal_level \"minimal\", commits sync new relations by calling md directly, past any hook.")));
+	return running;
 }
 
 static void
@@ -163,7 +168,11 @@ strata_shmem_startup(void)
 	lwlsn_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 	if (!IsUnderPostmaster)
+	{
+		/* truncate and unlink send a shared invalidation first */
+		smgrprobe_shmem();
 		unlogged_shmem_startup();
+	}
 }
 
 void
@@ -171,6 +180,8 @@ _PG_init(void)
 {
 	const strata_builtin_patch *sizefns;
 	int			nsizefns;
+	int			running;
+	smgr_truncate_abi abi;
 
 	if (!process_shared_preload_libraries_in_progress)
 		ereport(ERROR,
@@ -178,12 +189,19 @@ _PG_init(void)
 				 errmsg("strata must be loaded via shared_preload_libraries"),
 				 errhint("Add 'strata' to shared_preload_libraries in postgresql.conf and restart the server.")));
 
-	check_server();
+	running = check_server();
+	abi = smgr_choose_truncate_abi(running);
 	define_gucs();
 
 	sizefns = dbsize_patches(&nsizefns);
-	tablepatch_install(strata_smgr_table(), strata_md_syncfiletag, sizefns, nsizefns,
+	tablepatch_install(strata_smgr_table(abi), strata_md_syncfiletag, sizefns, nsizefns,
 				  strata_dbase_redo);
+	smgrprobe_install();
+	ereport(LOG,
+			(errmsg("strata: running on server version %d (built against %d), mdtruncate %s",
+					running, PG_VERSION_NUM,
+					abi == SMGR_TRUNCATE_OLD_BLOCKS ? "with old_blocks (smgrtruncate2 present)" :
+					"without old_blocks (no smgrtruncate2)")));
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = strata_shmem_request;

@@ -13,9 +13,12 @@
  * gives the postmaster a private copy of the page that children share.
  *
  * Four smgrsw slots (init, shutdown, open, immedsync) are dead in Debian's
- * build: gcc folded their call sites to direct md calls.  We still install
- * md's own functions there, so nothing changes for them; smgr.c explains
- * why that is harmless.
+ * 15.18 and 15.20 builds: gcc folded their call sites to direct md calls.
+ * Nothing strata needs depends on that (md's own functions or wrappers
+ * that are correct either way sit there; smgr.c), and which slots are
+ * really reached is not assumed: smgrprobe.c proves it per build after
+ * this module has patched.  Here, after writing, each size function is
+ * looked up through fmgr as a backend would, and RmgrTable is re-read.
  *
  *-------------------------------------------------------------------------
  */
@@ -284,6 +287,27 @@ tablepatch_needs_fmgr_hook(Oid fn_oid)
 	return prev_needs_fmgr_hook ? prev_needs_fmgr_hook(fn_oid) : false;
 }
 
+/*
+ * After patching: fmgr_info() (the interpreter's path, fmgr_isbuiltin()'s
+ * OID index) must resolve the OID to the replacement, and the JIT must be
+ * told to go through fmgr for it.  Safe in the postmaster: built-ins are
+ * resolved without catalog access.
+ */
+static void
+verify_builtin(const strata_builtin_patch *b, Oid foid)
+{
+	FmgrInfo	flinfo;
+
+	fmgr_info(foid, &flinfo);
+	if (flinfo.fn_addr != b->replacement || !needs_fmgr_hook(foid))
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("strata: the built-in function \"%s\" (OID %u) does not resolve to strata's replacement after patching",
+						b->name, foid),
+				 errdetail("fmgr_info() found %p; strata's function is at %p.",
+						   (void *) flinfo.fn_addr, (void *) b->replacement)));
+}
+
 /* ---------- install ---------- */
 
 void
@@ -334,6 +358,14 @@ tablepatch_install(const strata_f_smgr *smgr,
 
 	/* RmgrTable is writable data in 15 (custom resource managers). */
 	RmgrTable[RM_DBASE_ID].rm_redo = dbase_redo_wrapper;
+
+	/* Prove the patches are what a lookup now finds. */
+	for (int i = 0; i < nbuiltins; i++)
+		verify_builtin(&builtins[i], entries[i]->foid);
+	if (GetRmgr(RM_DBASE_ID).rm_redo != dbase_redo_wrapper)
+		ereport(FATAL,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("strata: the resource manager \"Database\" does not redo through strata after patching")));
 
 	ereport(LOG,
 			(errmsg("strata: storage manager installed (smgrsw at postgres+0x%lx, syncsw at postgres+0x%lx, %d size functions)",

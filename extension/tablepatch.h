@@ -50,6 +50,8 @@ typedef struct strata_f_smgr
 	void		(*smgr_writeback) (SMgrRelation reln, ForkNumber forknum,
 								   BlockNumber blocknum, BlockNumber nblocks);
 	BlockNumber (*smgr_nblocks) (SMgrRelation reln, ForkNumber forknum);
+	/* 15.11's signature; on 15.0-15.10 the slot holds a three-argument
+	 * function cast to this type (smgr.h, smgr_truncate_abi) */
 	void		(*smgr_truncate) (SMgrRelation reln, ForkNumber forknum,
 								  BlockNumber old_blocks, BlockNumber nblocks);
 	void		(*smgr_immedsync) (SMgrRelation reln, ForkNumber forknum);
@@ -72,7 +74,9 @@ typedef struct strata_builtin_patch
  *	  so JIT-compiled calls of those OIDs go through fmgr too);
  *	- RmgrTable[RM_DBASE_ID].rm_redo, which must be dbase_redo, by
  *	  dbase_redo_wrapper.
- * FATAL on any mismatch.  Logs one LOG line per table patched.
+ * After writing, each size function's OID must resolve through fmgr_info()
+ * to its replacement and RmgrTable must redo through the wrapper.
+ * FATAL on any mismatch.  Logs one LOG line.
  */
 extern void tablepatch_install(const strata_f_smgr *smgr,
 						  int (*md_sync) (const FileTag *ftag, char *path),
