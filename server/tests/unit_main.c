@@ -28,6 +28,7 @@ static const struct
 	{"inmem_log", check_inmem_log_suite},
 	{"layerfile", check_layerfile_suite},
 	{"timeline", check_timeline_suite},
+	{"secret", check_secret_suite},
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
