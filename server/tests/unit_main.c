@@ -29,6 +29,7 @@ static const struct
 	{"layerfile", check_layerfile_suite},
 	{"timeline", check_timeline_suite},
 	{"secret", check_secret_suite},
+	{"pgwire", check_pgwire_suite},
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
