@@ -56,6 +56,9 @@ usage(FILE *f)
 			"      --token TOKEN        password TCP peers must send (libpq password=TOKEN)\n"
 			"      --http HOST:PORT     management API (default 127.0.0.1:9898)\n"
 			"      --http-any-port      use a free port if the API port is taken\n"
+			"      --http-socket PATH   also serve the management API on this unix socket\n"
+			"      --metrics-no-auth    GET /metrics needs no token (the API's tokens are in\n"
+			"                           DATADIR/api-token-admin and api-token-readonly)\n"
 			"      --pgdata DIR         import this compute data directory on first start\n"
 			"      --import-only        with --pgdata: import (if not done yet) and exit\n"
 			"      --postmaster-fd N    shut down at EOF on this inherited fd\n"
@@ -217,6 +220,8 @@ main(int argc, char **argv)
 		OPT("token", 0, OPT_STRING, &srv.token),
 		OPT("http", 0, OPT_STRING, &http_addr),
 		OPT("http-any-port", 0, OPT_FLAG, &any_port),
+		OPT("http-socket", 0, OPT_STRING, &srv.http_socket),
+		OPT("metrics-no-auth", 0, OPT_FLAG, &srv.metrics_no_auth),
 		OPT("pgdata", 0, OPT_STRING, &pgdata),
 		OPT("postmaster-fd", 0, OPT_INT, &pm_fd),
 		OPT("log", 0, OPT_STRING, &logfile),
