@@ -365,7 +365,7 @@ pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 	}
 	if (c->srv->token == NULL)
 	{
-		pgwire_put_error(c, "FATAL", "28000", "this stratad accepts no TCP clients without --token");
+		pgwire_put_error(c, "FATAL", "28000", "this stratad accepts no TCP clients without --token-file");
 		conn_close(c);
 		return;
 	}
