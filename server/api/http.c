@@ -31,8 +31,20 @@
 #include "slog.h"
 #include "strata_err.h"
 
-/* One API per process; main thread, except evhttp (the API thread's). */
+/*
+ * One API per process; main thread, except evhttp (the API thread's).
+ * The unix socket has an evhttp of its own, so a request's listener is
+ * known for certain (it decides the Host check).
+ */
+struct listener
+{
+	struct server *srv;
+	int			is_unix;
+};
 static struct evhttp *http;
+static struct evhttp *http_unix;	/* --http-socket, or NULL */
+static struct listener tcp_listener;
+static struct listener unix_listener = {.is_unix = 1};
 static pthread_t http_thread;
 static int	http_running;
 static struct apiauth auth;		/* loaded by http_start() */
@@ -84,15 +96,13 @@ refuse(struct evhttp_request *req, int code, const char *why)
  * sent.  On the unix socket there is no Host check: no browser reaches it.
  */
 static int
-admit(struct evhttp_request *req, struct server *srv, const char *path)
+admit(struct evhttp_request *req, struct server *srv, const char *path, int is_unix)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	const struct sockaddr *sa = conn ? evhttp_connection_get_addr(conn) : NULL;
 	int			is_get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
 	enum api_scope scope;
 
-	if ((sa == NULL || sa->sa_family != AF_UNIX) &&
+	if (!is_unix &&
 		!apiauth_host_ok(evhttp_find_header(h, "Host"), listen_host, listen_port))
 	{
 		refuse(req, 421, "the Host header does not name this server");
@@ -118,12 +128,13 @@ admit(struct evhttp_request *req, struct server *srv, const char *path)
 static void
 dispatch(struct evhttp_request *req, void *arg)
 {
-	struct server *srv = arg;
+	struct listener *l = arg;
+	struct server *srv = l->srv;
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path == NULL)
 		path = "/";
-	if (!admit(req, srv, path))
+	if (!admit(req, srv, path, l->is_unix))
 		return;
 	if (api_dispatch(req, srv, path))
 		return;
@@ -143,9 +154,27 @@ dispatch(struct evhttp_request *req, void *arg)
 		api_status(req, srv);
 }
 
+/* An evhttp on the API's loop for requests arriving at l; NULL if no memory. */
+static struct evhttp *
+new_evhttp(struct server *srv, struct listener *l)
+{
+	struct evhttp *h = evhttp_new(srv->api_base);
+
+	if (h == NULL)
+		return NULL;
+	l->srv = srv;
+	evhttp_set_gencb(h, dispatch, l);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+							   EVHTTP_REQ_DELETE);
+	/* bodies are small JSON objects: a big one is a mistake or an attack (413) */
+	evhttp_set_max_body_size(h, HTTP_MAX_BODY);
+	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
+	return h;
+}
+
 /* Also listen on the unix socket at path (mode 0600); 0 or a strata_err. */
 static int
-bind_unix(const char *path)
+bind_unix(struct server *srv, const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int			fd;
@@ -155,12 +184,14 @@ bind_unix(const char *path)
 		slog(SLOG_ERROR, "http: socket path \"%s\" is too long", path);
 		return STRATA_EINVAL;
 	}
+	if ((http_unix = new_evhttp(srv, &unix_listener)) == NULL)
+		return STRATA_ENOMEM;
 	(void) unlink(path);		/* a stale socket; our pid file says no one else serves */
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 		bind(fd, (struct sockaddr *) &sun, sizeof(sun)) != 0 ||
 		chmod(path, 0600) != 0 || listen(fd, 64) != 0 ||
 		evutil_make_socket_nonblocking(fd) != 0 ||
-		evhttp_accept_socket_with_handle(http, fd) == NULL)
+		evhttp_accept_socket_with_handle(http_unix, fd) == NULL)
 	{
 		slog(SLOG_ERROR, "http: could not listen on \"%s\": %s", path, strerror(errno));
 		if (fd >= 0)
@@ -193,14 +224,8 @@ http_start(struct server *srv, const char *addr, int any_port)
 		return STRATA_EINVAL;
 	if ((srv->api_base = event_base_new()) == NULL ||
 		(srv->api_calls = loopcall_new(srv->api_base)) == NULL ||
-		(http = evhttp_new(srv->api_base)) == NULL)
+		(http = new_evhttp(srv, &tcp_listener)) == NULL)
 		return STRATA_ENOMEM;
-	evhttp_set_gencb(http, dispatch, srv);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-							   EVHTTP_REQ_DELETE);
-	/* bodies are small JSON objects: a big one is a mistake or an attack (413) */
-	evhttp_set_max_body_size(http, HTTP_MAX_BODY);
-	evhttp_set_max_headers_size(http, HTTP_MAX_HEADERS);
 	bs = evhttp_bind_socket_with_handle(http, host, (uint16_t) port);
 	if (bs == NULL && any_port)
 	{
@@ -219,7 +244,7 @@ http_start(struct server *srv, const char *addr, int any_port)
 	listen_port = port;
 	slog(SLOG_INFO, "http: management API on %s", srv->http_addr);
 	if (srv->http_socket != NULL)
-		return bind_unix(srv->http_socket);
+		return bind_unix(srv, srv->http_socket);
 	return 0;
 }
 
@@ -238,6 +263,12 @@ http_main(void *arg)
 	pagetrace_stop_all();
 	evhttp_free(http);
 	http = NULL;
+	if (http_unix)
+	{
+		evhttp_free(http_unix);
+		(void) unlink(srv->http_socket);	/* a leftover would only be replaced */
+	}
+	http_unix = NULL;
 	loopcall_close(srv->api_calls);
 	/* the main thread served our calls on the page-service loop until now */
 	loopcall_serve_end(srv->calls);
@@ -285,6 +316,12 @@ http_free(struct server *srv)
 	if (http)
 		evhttp_free(http);
 	http = NULL;
+	if (http_unix)
+	{
+		evhttp_free(http_unix);
+		(void) unlink(srv->http_socket);	/* a leftover would only be replaced */
+	}
+	http_unix = NULL;
 	if (srv->api_calls)
 	{
 		loopcall_close(srv->api_calls);
