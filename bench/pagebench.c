@@ -6,8 +6,12 @@
  *	  flight, for S seconds, over random blocks of one relation fork.
  *	  Prints throughput and a latency percentiles (p50/p95/p99/p99.9, 1 µs resolution up to 50 ms) and the maximum.
  *
- *	pagebench -d "host=DIR port=6400 dbname=x" -r SPC/DB/REL [-f FORK]
+ *	pagebench -d "host=DIR port=6400 dbname=x" -s SYSID -r SPC/DB/REL [-f FORK]
  *	          [-c CONNS] [-q DEPTH] [-t SECONDS]
+ *
+ * It connects read-only (strata.mode=ro) as the database system SYSID
+ * (SELECT system_identifier FROM pg_control_system()), so it never
+ * competes with the compute for the timeline (I19).
  *
  * One thread per connection; libpq makes the connection, then the thread
  * speaks CopyData on the socket itself: it sends its window of requests,
@@ -62,10 +66,14 @@ bucket_of(double us)
 }
 
 
+static char startup_options[64];	/* -c strata.sysid=... -c strata.mode=ro */
+
 static PGconn *
 connect_pagestream(const char *connstr)
 {
-	PGconn	   *c = PQconnectdb(connstr);
+	const char *keys[] = {"dbname", "options", NULL};
+	const char *vals[] = {connstr, startup_options, NULL};
+	PGconn	   *c = PQconnectdbParams(keys, vals, 1);
 	PGresult   *r;
 	char		q[128];
 
@@ -262,6 +270,7 @@ int
 main(int argc, char **argv)
 {
 	const char *connstr = NULL;
+	unsigned long long sysid = 0;
 	struct proto_rel rel = {0};
 	int			conns = 1;
 	int			depth = 1;
@@ -273,12 +282,15 @@ main(int argc, char **argv)
 	double		max_us = 0;
 	const double pct[] = {50, 95, 99, 99.9};
 
-	while ((opt = getopt(argc, argv, "d:r:f:c:q:t:")) != -1)
+	while ((opt = getopt(argc, argv, "d:s:r:f:c:q:t:")) != -1)
 	{
 		switch (opt)
 		{
 			case 'd':
 				connstr = optarg;
+				break;
+			case 's':
+				sysid = strtoull(optarg, NULL, 10);
 				break;
 			case 'r':
 				if (sscanf(optarg, "%u/%u/%u", &rel.spc, &rel.db, &rel.rel) != 3)
@@ -300,15 +312,16 @@ main(int argc, char **argv)
 				seconds = atof(optarg);
 				break;
 			default:
-				fprintf(stderr, "usage: pagebench -d CONNSTR -r SPC/DB/REL [-f FORK] [-c CONNS] [-q DEPTH] [-t SECONDS]\n");
+				fprintf(stderr, "usage: pagebench -d CONNSTR -s SYSID -r SPC/DB/REL [-f FORK] [-c CONNS] [-q DEPTH] [-t SECONDS]\n");
 				return 2;
 		}
 	}
-	if (connstr == NULL || rel.rel == 0 || conns < 1 || depth < 1 || depth > MAX_DEPTH)
+	if (connstr == NULL || sysid == 0 || rel.rel == 0 || conns < 1 || depth < 1 || depth > MAX_DEPTH)
 	{
-		fprintf(stderr, "usage: pagebench -d CONNSTR -r SPC/DB/REL [-f FORK] [-c CONNS] [-q DEPTH] [-t SECONDS]\n");
+		fprintf(stderr, "usage: pagebench -d CONNSTR -s SYSID -r SPC/DB/REL [-f FORK] [-c CONNS] [-q DEPTH] [-t SECONDS]\n");
 		return 2;
 	}
+	snprintf(startup_options, sizeof(startup_options), "-c strata.sysid=%llu -c strata.mode=ro", sysid);
 	w = calloc(conns, sizeof(*w));
 	w[0].nblocks = fork_nblocks(connstr, rel);
 	if (w[0].nblocks == 0)

@@ -106,12 +106,13 @@ setup strata 5542
 psql_ 5542 -c "CREATE TABLE pb AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 300000) g"
 rel=$(psql_ 5542 -c "SELECT '1663/' || (SELECT oid FROM pg_database WHERE datname = 'postgres') || '/' || pg_relation_filenode('pb')")
 conn="host=$dir/strata/pg_strata port=6400 dbname=x"
+sysid=$(psql_ 5542 -c "SELECT system_identifier FROM pg_control_system()")
 echo "== pagebench: relation $rel ($(psql_ 5542 -c "SELECT pg_relation_size('pb') / 8192") blocks, in stratad's memory and OS cache), ${pbsecs}s per run"
 tick=$(getconf CLK_TCK)
 for spec in "1 1" "1 32" "2 32" "4 64"; do
 	set -- $spec
 	c0=$(stratad_cpu)
-	out=$("${as_user[@]}" "$here/pagebench" -d "$conn" -r "$rel" -c "$1" -q "$2" -t "$pbsecs")
+	out=$("${as_user[@]}" "$here/pagebench" -d "$conn" -s "$sysid" -r "$rel" -c "$1" -q "$2" -t "$pbsecs")
 	c1=$(stratad_cpu)
 	rate=$(echo "$out" | sed -nE 's/^getpage\/s ([0-9]+)/\1/p')
 	echo "$out" | sed 's/^/  /'

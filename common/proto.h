@@ -6,7 +6,10 @@
  * Transport (ARCHITECTURE.md 3): a PostgreSQL v3 connection.  The startup
  * packet carries application_name = the compute backend's PID and options
  * "-c strata.sysid=<u64> -c strata.mode=rw|ro -c strata.start=<postmaster
- * start, PostgreSQL timestamp in microseconds>";
+ * start, PostgreSQL timestamp in microseconds>"; all three are required
+ * (strata.start only with rw): stratad refuses a client without them
+ * (FATAL 08P01), since they carry the I19 and system-identifier checks.
+ * A ro connection gets READ_ONLY for every change request.
  * an SSLRequest is answered 'N'.  The simple query
  *		strata_pagestream <version> <tenant_id> <timeline_id>
  * (ids in hex, or "default" for the sidecar's embedded timeline) switches

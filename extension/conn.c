@@ -8,15 +8,28 @@
  * the reconnect deadline.  Once the pagestream is up the socket stays
  * non-blocking and all waits go through one WaitEventSet.
  *
+ * Secrets (ARCHITECTURE.md I20): the TCP token comes from the file named
+ * by strata.stratad_token_file, read at each connection attempt, never
+ * from strata.stratad_connstring (conn_check_connstring() refuses a
+ * password there).  On a unix socket libpq's requirepeer makes sure the
+ * socket's server runs as this cluster's OS user: a socket planted by
+ * someone else (in /tmp, say) is never talked to.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "access/xlog.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -100,6 +113,128 @@ conn_target(void)
 	return buf;
 }
 
+/* The secret keyword in connstr ("password" or "passfile"), or NULL. */
+static const char *
+secret_keyword(const char *connstr)
+{
+	PQconninfoOption *opts = PQconninfoParse(connstr, NULL);
+	const char *found = NULL;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+	{
+		if (o->val != NULL && strcmp(o->keyword, "password") == 0)
+			found = "password";
+		else if (o->val != NULL && strcmp(o->keyword, "passfile") == 0 && found == NULL)
+			found = "passfile";
+	}
+	if (opts)
+		PQconninfoFree(opts);
+	return found;
+}
+
+void
+conn_check_settings(void)
+{
+	const char *kw = secret_keyword(strata_stratad_connstring);
+
+	if (kw != NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("strata.stratad_connstring must not contain \"%s\"", kw),
+				 errdetail("A setting can be read by more users than a file, and ends up in logs and backups."),
+				 errhint("Put the token in a file of mode 0600 and set strata.stratad_token_file.")));
+}
+
+bool
+conn_check_connstring(char **newval, void **extra, GucSource source)
+{
+	char	   *err = NULL;
+	PQconninfoOption *opts;
+	bool		ok = true;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	/*
+	 * At postmaster start a refused value would only be a WARNING and the
+	 * default (the embedded sidecar!) used instead: let it through, and
+	 * conn_check_settings() stops the server.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		return true;
+	opts = PQconninfoParse(*newval, &err);
+	if (opts == NULL)
+	{
+		GUC_check_errmsg("invalid strata.stratad_connstring: %s", err ? pchomp(err) : "out of memory");
+		if (err)
+			PQfreemem(err);
+		return false;
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "passfile") == 0) &&
+			o->val != NULL)
+		{
+			GUC_check_errmsg("strata.stratad_connstring must not contain \"%s\"", o->keyword);
+			GUC_check_errdetail("A setting can be read by more users than a file, and ends up in logs.");
+			GUC_check_errhint("Put the token in a file of mode 0600 and set strata.stratad_token_file.");
+			ok = false;
+		}
+	}
+	PQconninfoFree(opts);
+	return ok;
+}
+
+/*
+ * The token in strata.stratad_token_file, into buf (len bytes): false
+ * with *why (palloc'd) if the file cannot be read or breaks stratad's
+ * rules for token files (a regular file of our uid, mode 0600).
+ */
+static bool
+read_token_file(char *buf, size_t len, char **why)
+{
+	const char *path = strata_stratad_token_file;
+	int			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	ssize_t		n;
+
+	if (fd < 0)
+	{
+		*why = psprintf("could not open token file \"%s\": %m", path);
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+		(st.st_mode & 077) != 0)
+	{
+		close(fd);
+		*why = psprintf("token file \"%s\" must be a regular file owned by the server's user "
+						"with mode 0600", path);
+		return false;
+	}
+	n = read(fd, buf, len - 1);
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (n <= 0)
+	{
+		*why = psprintf("token file \"%s\" is empty or unreadable", path);
+		return false;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+/* This cluster's OS user, which stratad runs as on a unix socket. */
+static const char *
+own_user_name(void)
+{
+	static char name[128];
+	struct passwd *pw;
+
+	if (name[0] == '\0' && (pw = getpwuid(geteuid())) != NULL)
+		strlcpy(name, pw->pw_name, sizeof(name));
+	return name[0] ? name : NULL;
+}
+
 /* Wait for the socket in a connect step; false on timeout. */
 static bool
 wait_socket(pgsocket sock, uint32 events, TimestampTz deadline)
@@ -128,8 +263,9 @@ wait_socket(pgsocket sock, uint32 events, TimestampTz deadline)
 static PGconn *
 connect_once(TimestampTz deadline, char **why)
 {
-	const char *keys[8];
-	const char *vals[8];
+	const char *keys[10];
+	const char *vals[10];
+	char		token[256];
 	char		pid[16];
 	char		port[16];
 	char		options[256];
@@ -142,6 +278,12 @@ connect_once(TimestampTz deadline, char **why)
 	snprintf(options, sizeof(options),
 			 "-c strata.sysid=" UINT64_FORMAT " -c strata.mode=rw -c strata.start=" INT64_FORMAT,
 			 GetSystemIdentifier(), (int64) PgStartTime);
+	/* before dbname: a remote connstring may name another user */
+	if (own_user_name() != NULL)
+	{
+		keys[n] = "requirepeer";
+		vals[n++] = own_user_name();
+	}
 	if (STRATA_EMBEDDED())
 	{
 		snprintf(port, sizeof(port), "%d", PROTO_DEFAULT_PORT);
@@ -156,6 +298,13 @@ connect_once(TimestampTz deadline, char **why)
 	{
 		keys[n] = "dbname";
 		vals[n++] = strata_stratad_connstring;
+		if (strata_stratad_token_file[0] != '\0')
+		{
+			if (!read_token_file(token, sizeof(token), why))
+				return NULL;
+			keys[n] = "password";
+			vals[n++] = token;
+		}
 	}
 	keys[n] = "application_name";
 	vals[n++] = pid;
@@ -167,6 +316,7 @@ connect_once(TimestampTz deadline, char **why)
 	vals[n] = NULL;
 
 	c = PQconnectStartParams(keys, vals, STRATA_EMBEDDED() ? 0 : 1);
+	explicit_bzero(token, sizeof(token));
 	if (c == NULL)
 	{
 		*why = pstrdup("out of memory");

@@ -33,12 +33,28 @@
 
 #include "postgres.h"
 
+#include "utils/guc.h"
+
 /*
  * Connect unless connected, retrying with backoff until
  * strata.reconnect_timeout.  If the deadline passes, give_up() is called
  * first (to drop whatever must not outlive the connection), then ERROR.
  */
 extern void conn_connect(void (*give_up) (void));
+
+/*
+ * GUC check hook of strata.stratad_connstring: refuses a value libpq
+ * cannot parse or one that carries a password or passfile (secrets come
+ * from strata.stratad_token_file), as ALTER SYSTEM would write it.  At
+ * postmaster start it accepts everything: conn_check_settings() decides.
+ */
+extern bool conn_check_connstring(char **newval, void **extra, GucSource source);
+
+/*
+ * At load, after the GUCs are defined: FATAL if strata.stratad_connstring
+ * carries a password or passfile.
+ */
+extern void conn_check_settings(void);
 
 /* Close the connection, if any, without logging. */
 extern void conn_close(void);

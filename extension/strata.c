@@ -27,6 +27,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "conn.h"
 #include "dbsize.h"
 #include "ddl.h"
 #include "durability.h"
@@ -45,6 +46,7 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 char	   *strata_stratad_connstring = "";
+char	   *strata_stratad_token_file = "";
 char	   *strata_tenant_id = "default";
 char	   *strata_timeline_id = "default";
 char	   *strata_stratad_path = "";
@@ -68,7 +70,12 @@ define_gucs(void)
 							   "libpq connection string of an external stratad; empty runs the embedded one.",
 							   "The embedded stratad keeps its data in $PGDATA/pg_strata.",
 							   &strata_stratad_connstring, "",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, conn_check_connstring, NULL, NULL);
+	DefineCustomStringVariable("strata.stratad_token_file",
+							   "File holding the token an external stratad wants as the password (mode 0600).",
+							   "Read at each connection; only for strata.stratad_connstring.",
+							   &strata_stratad_token_file, "",
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomStringVariable("strata.tenant_id",
 							   "Tenant whose timeline this compute uses (hex), or \"default\".",
 							   NULL, &strata_tenant_id, "default",
@@ -119,6 +126,7 @@ define_gucs(void)
 							NULL, &strata_lwlsn_cache_size, 131072, 1024, INT_MAX / 16,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("strata");
+	conn_check_settings();
 }
 
 /*

@@ -32,6 +32,7 @@
 
 /* ---------- GUCs (strata.c) ---------- */
 extern char *strata_stratad_connstring;
+extern char *strata_stratad_token_file;
 extern char *strata_tenant_id;
 extern char *strata_timeline_id;
 extern char *strata_stratad_path;

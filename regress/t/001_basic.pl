@@ -57,7 +57,8 @@ sub http_get
 	my ($addr, $path) = @_;
 	my ($host, $port) = split /:/, $addr;
 	my $s = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port) or die "connect $addr: $!";
-	print $s "GET $path HTTP/1.0\r\nHost: $addr\r\n\r\n";
+	my $token = stratad_token($node);
+	print $s "GET $path HTTP/1.0\r\nHost: $addr\r\nAuthorization: Bearer $token\r\n\r\n";
 	local $/;
 	return scalar <$s>;
 }

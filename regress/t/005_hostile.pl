@@ -26,11 +26,16 @@ my $relnode = $node->safe_psql('postgres', "SELECT pg_relation_filenode('t')");
 my $digest_sql = 'SELECT count(*), md5(string_agg(id::text, \',\' ORDER BY id)) FROM t';
 my $digest = $node->safe_psql('postgres', $digest_sql);
 
+my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+# the compute's strata.start: PgStartTime, microseconds since 2000-01-01
+my $start_us = $node->safe_psql('postgres',
+	q{SELECT ((extract(epoch FROM pg_postmaster_start_time()) - 946684800) * 1000000)::bigint});
+
+# A valid startup packet (the options every client must send: StrataTest),
+# read-only unless %p says otherwise.
 sub startup_packet
 {
-	my %p = (user => 'x', database => 'x', application_name => 'hostile', @_);
-	my $body = pack('N', 196608) . join('', map { "$_\0$p{$_}\0" } sort keys %p) . "\0";
-	return pack('N', length($body) + 4) . $body;
+	return pagestream_startup($node, application_name => 'hostile', @_);
 }
 
 # Everything the server sends until it closes; closed = 1 if it did within 10 s.
@@ -115,7 +120,7 @@ sub expect_violation
 sub pagestream
 {
 	my $s = IO::Socket::UNIX->new(Peer => $socket, Type => SOCK_STREAM) or die "connect: $!";
-	print $s startup_packet();
+	print $s startup_packet(@_);
 	my $q = "strata_pagestream 1 default default\0";
 	print $s 'Q' . pack('N', length($q) + 4) . $q;
 	return $s;
@@ -154,9 +159,11 @@ $s = pagestream();
 print $s 'd' . pack('N', 4 + 3) . 'abc';
 expect_violation($s, $before, qr/malformed pagestream message/, 'a frame shorter than a header');
 
-# 6. a truncated WRITE aimed at block 0 of the real table t: half a page
+# 6. a truncated WRITE aimed at block 0 of the real table t: half a page.
+# Sent as the compute itself (read-write, its own strata.start), so the
+# frame check is the only thing between it and the table.
 $before = violations_logged();
-$s = pagestream();
+$s = pagestream(options => "-c strata.sysid=$sysid -c strata.mode=rw -c strata.start=$start_us");
 $msg = pack('C Q> Q> Q>', 17, 1, 0xFFFFFFFF, 0) . pack('N N N C N', 1663, $db, $relnode, 0, 0)
   . ("x" x 4000);
 print $s 'd' . pack('N', length($msg) + 4) . $msg;

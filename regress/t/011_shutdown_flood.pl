@@ -25,12 +25,9 @@ ok($nblocks > 100, "table t has $nblocks blocks");
 my ($tenant, $main) = stratad_ids($node);
 my $socket = stratad_socket($node);
 
-sub startup_packet
-{
-	my %p = (user => 'x', database => 'x', application_name => 'flooder');
-	my $body = pack('N', 196608) . join('', map { "$_\0$p{$_}\0" } sort keys %p) . "\0";
-	return pack('N', length($body) + 4) . $body;
-}
+# read-only, with the options every client must send (StrataTest)
+my $startup = pagestream_startup($node, application_name => 'flooder');
+sub startup_packet { return $startup; }
 
 # Connect on tenant/timeline, then send GETPAGEs until the socket is full;
 # never read a response.  Returns the socket (kept open) and the count sent.

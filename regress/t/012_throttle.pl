@@ -29,9 +29,8 @@ sub hammer
 {
 	my ($secs) = @_;
 	my $s = IO::Socket::UNIX->new(Peer => $socket, Type => SOCK_STREAM) or die "connect: $!";
-	my %p = (user => 'x', database => 'x', application_name => 'hammer');
-	my $sp = pack('N', 196608) . join('', map { "$_\0$p{$_}\0" } sort keys %p) . "\0";
-	print $s pack('N', length($sp) + 4) . $sp;
+	# read-only, with the options every client must send (StrataTest)
+	print $s pagestream_startup($node, application_name => 'hammer');
 	my $q = "strata_pagestream 1 default default\0";
 	print $s 'Q' . pack('N', length($q) + 4) . $q;
 	my ($sent, $got, $buf) = (0, 0, '');

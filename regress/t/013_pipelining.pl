@@ -61,7 +61,8 @@ sub trace_start
 	die "fork: $!" unless defined $pid;
 	return $pid if $pid;
 	require HTTP::Tiny;
-	my $res = HTTP::Tiny->new(timeout => 60)->get("http://$http/v1/tenant/$t/timeline/$tl/page_trace?$query");
+	my $res = HTTP::Tiny->new(timeout => 60)->get("http://$http/v1/tenant/$t/timeline/$tl/page_trace?$query",
+		{ headers => { Authorization => 'Bearer ' . stratad_token($node) } });
 	open(my $fh, '>:raw', $file) or POSIX::_exit(1);
 	print $fh $res->{content};
 	close $fh;

@@ -12,7 +12,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(strata_node stratad_test_path stratad_metric stratad_pid stratad_status wait_until
-  stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids
+  stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids stratad_token
+  pagestream_startup
   pgbench_money_check pgbench_amcheck amcheck_all_btree pgbench_checksums
   stratad_timeline stratad_serving crash_compute_and_stratad);
 
@@ -80,10 +81,38 @@ sub stratad_socket
 	return $st =~ /"socket"\s*:\s*"([^"]+)"/ ? $1 : undef;
 }
 
-# Call the management API: returns (HTTP status, decoded JSON body or undef).
+# A management API token of the embedded stratad ($scope: admin, the
+# default, or readonly), or undef before stratad created it.
+sub stratad_token
+{
+	my ($node, $scope) = @_;
+	my $f = pg_strata_dir($node) . '/api-token-' . ($scope // 'admin');
+	return undef unless -e $f;
+	my $t = slurp_file($f);
+	chomp $t;
+	return $t;
+}
+
+# A v3 startup packet as a page-service client must send it: the options
+# strata.sysid and strata.mode (ro unless given) of proto.h.  %p adds or
+# replaces packet parameters (undef removes one).
+sub pagestream_startup
+{
+	my ($node, %p) = @_;
+	my $sysid = $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+	my %packet = (user => 'x', database => 'x', application_name => 'test',
+		options => "-c strata.sysid=$sysid -c strata.mode=ro", %p);
+	delete $packet{$_} for grep { !defined $packet{$_} } keys %packet;
+	my $body = pack('N', 196608) . join('', map { "$_\0$packet{$_}\0" } sort keys %packet) . "\0";
+	return pack('N', length($body) + 4) . $body;
+}
+
+# Call the management API: returns (HTTP status, decoded JSON body or
+# undef, raw body).  Sends the admin token unless %opt says token => a
+# token (undef: none); headers => {...} adds or replaces request headers.
 sub stratad_api
 {
-	my ($node, $method, $path, $body) = @_;
+	my ($node, $method, $path, $body, %opt) = @_;
 	require HTTP::Tiny;
 	require JSON::PP;
 	my $addr;
@@ -91,9 +120,13 @@ sub stratad_api
 	wait_until(sub { (stratad_status($node) =~ /"http_addr"\s*:\s*"([^"]+)"/) && ($addr = $1) },
 		'stratad status file', 30);
 	die "stratad has no http_addr" unless $addr;
-	my %opt = (headers => { 'Content-Type' => 'application/json' });
-	$opt{content} = JSON::PP::encode_json($body) if defined $body;
-	my $res = HTTP::Tiny->new(timeout => 120)->request($method, "http://$addr$path", \%opt);
+	my $token = exists $opt{token} ? $opt{token} : stratad_token($node);
+	my %h = ('Content-Type' => 'application/json');
+	$h{Authorization} = "Bearer $token" if defined $token;
+	%h = (%h, %{ $opt{headers} }) if $opt{headers};
+	my %req = (headers => \%h);
+	$req{content} = ref $body ? JSON::PP::encode_json($body) : $body if defined $body;
+	my $res = HTTP::Tiny->new(timeout => 120)->request($method, "http://$addr$path", \%req);
 	my $json = eval { JSON::PP::decode_json($res->{content}) };
 	return ($res->{status}, $json, $res->{content});
 }

@@ -14,12 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "apiauth.h"
 #include "loopcall.h"
 #include "metrics.h"
 #include "pagetrace.h"
@@ -27,10 +31,25 @@
 #include "slog.h"
 #include "strata_err.h"
 
-/* One API per process; main thread, except evhttp (the API thread's). */
+/*
+ * One API per process; main thread, except evhttp (the API thread's).
+ * The unix socket has an evhttp of its own, so a request's listener is
+ * known for certain (it decides the Host check).
+ */
+struct listener
+{
+	struct server *srv;
+	int			is_unix;
+};
 static struct evhttp *http;
+static struct evhttp *http_unix;	/* --http-socket, or NULL */
+static struct listener tcp_listener;
+static struct listener unix_listener = {.is_unix = 1};
 static pthread_t http_thread;
 static int	http_running;
+static struct apiauth auth;		/* loaded by http_start() */
+static char listen_host[64];	/* --http's host, for the Host check */
+static int	listen_port;
 
 void
 http_reply_json(struct evhttp_request *req, int code, json_t *body)
@@ -40,7 +59,8 @@ http_reply_json(struct evhttp_request *req, int code, json_t *body)
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	evbuffer_add_printf(b, "%s\n", text ? text : "{}");
-	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 201 ? "Created" : "Error", b);
+	evhttp_send_reply(req, code, code == 200 ? "OK" : code == 201 ? "Created" :
+					  code == 401 ? "Unauthorized" : code == 403 ? "Forbidden" : "Error", b);
 	evbuffer_free(b);
 	free(text);
 	json_decref(body);
@@ -52,14 +72,70 @@ http_reply_error(struct evhttp_request *req, int code, const char *msg)
 	http_reply_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
+/* A refused request: logged once per peer address (apiauth.h), answered. */
+static void
+refuse(struct evhttp_request *req, int code, const char *why)
+{
+	char	   *peer = NULL;
+	ev_uint16_t port = 0;
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+
+	if (conn != NULL)
+		evhttp_connection_get_peer(conn, &peer, &port);
+	if (apiauth_log_peer(peer ? peer : "(unknown)"))
+		slog(SLOG_WARNING, "api: refusing a request from %s (logged once per peer): %s",
+			 peer ? peer : "(unknown)", why);
+	if (code == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+						  "Bearer realm=\"stratad\"");
+	http_reply_error(req, code, why);
+}
+
+/*
+ * Who may ask (apiauth.h): 1 if req may go on, else 0 with the refusal
+ * sent.  On the unix socket there is no Host check: no browser reaches it.
+ */
+static int
+admit(struct evhttp_request *req, struct server *srv, const char *path, int is_unix)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	int			is_get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
+	enum api_scope scope;
+
+	if (!is_unix &&
+		!apiauth_host_ok(evhttp_find_header(h, "Host"), listen_host, listen_port))
+	{
+		refuse(req, 421, "the Host header does not name this server");
+		return 0;
+	}
+	if (srv->metrics_no_auth && is_get && strcmp(path, "/metrics") == 0)
+		return 1;
+	scope = apiauth_scope(&auth, evhttp_find_header(h, "Authorization"));
+	if (scope == API_SCOPE_NONE)
+	{
+		refuse(req, 401, evhttp_find_header(h, "Authorization") ?
+			   "wrong token" : "a bearer token is required (Authorization: Bearer TOKEN)");
+		return 0;
+	}
+	if (!apiauth_allows(scope, is_get, path))
+	{
+		refuse(req, 403, "the read-only token may not do this");
+		return 0;
+	}
+	return 1;
+}
+
 static void
 dispatch(struct evhttp_request *req, void *arg)
 {
-	struct server *srv = arg;
+	struct listener *l = arg;
+	struct server *srv = l->srv;
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 
 	if (path == NULL)
 		path = "/";
+	if (!admit(req, srv, path, l->is_unix))
+		return;
 	if (api_dispatch(req, srv, path))
 		return;
 	if (strcmp(path, "/v1/status") != 0 && strcmp(path, "/metrics") != 0)
@@ -76,6 +152,54 @@ dispatch(struct evhttp_request *req, void *arg)
 		metrics_reply(req, srv);
 	else
 		api_status(req, srv);
+}
+
+/* An evhttp on the API's loop for requests arriving at l; NULL if no memory. */
+static struct evhttp *
+new_evhttp(struct server *srv, struct listener *l)
+{
+	struct evhttp *h = evhttp_new(srv->api_base);
+
+	if (h == NULL)
+		return NULL;
+	l->srv = srv;
+	evhttp_set_gencb(h, dispatch, l);
+	evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+							   EVHTTP_REQ_DELETE);
+	/* bodies are small JSON objects: a big one is a mistake or an attack (413) */
+	evhttp_set_max_body_size(h, HTTP_MAX_BODY);
+	evhttp_set_max_headers_size(h, HTTP_MAX_HEADERS);
+	return h;
+}
+
+/* Also listen on the unix socket at path (mode 0600); 0 or a strata_err. */
+static int
+bind_unix(struct server *srv, const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int			fd;
+
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >= (int) sizeof(sun.sun_path))
+	{
+		slog(SLOG_ERROR, "http: socket path \"%s\" is too long", path);
+		return STRATA_EINVAL;
+	}
+	if ((http_unix = new_evhttp(srv, &unix_listener)) == NULL)
+		return STRATA_ENOMEM;
+	(void) unlink(path);		/* a stale socket; our pid file says no one else serves */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+		bind(fd, (struct sockaddr *) &sun, sizeof(sun)) != 0 ||
+		chmod(path, 0600) != 0 || listen(fd, 64) != 0 ||
+		evutil_make_socket_nonblocking(fd) != 0 ||
+		evhttp_accept_socket_with_handle(http_unix, fd) == NULL)
+	{
+		slog(SLOG_ERROR, "http: could not listen on \"%s\": %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return STRATA_EIO;
+	}
+	slog(SLOG_INFO, "http: management API also on \"%s\"", path);
+	return 0;
 }
 
 int
@@ -96,13 +220,12 @@ http_start(struct server *srv, const char *addr, int any_port)
 	memcpy(host, addr, colon - addr);
 	host[colon - addr] = '\0';
 	port = atoi(colon + 1);
+	if (apiauth_load(&auth, srv->datadir) != 0)
+		return STRATA_EINVAL;
 	if ((srv->api_base = event_base_new()) == NULL ||
 		(srv->api_calls = loopcall_new(srv->api_base)) == NULL ||
-		(http = evhttp_new(srv->api_base)) == NULL)
+		(http = new_evhttp(srv, &tcp_listener)) == NULL)
 		return STRATA_ENOMEM;
-	evhttp_set_gencb(http, dispatch, srv);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-							   EVHTTP_REQ_DELETE);
 	bs = evhttp_bind_socket_with_handle(http, host, (uint16_t) port);
 	if (bs == NULL && any_port)
 	{
@@ -117,7 +240,11 @@ http_start(struct server *srv, const char *addr, int any_port)
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *) &sin, &len) == 0)
 		port = ntohs(sin.sin_port);
 	snprintf(srv->http_addr, sizeof(srv->http_addr), "%s:%d", host, port);
+	snprintf(listen_host, sizeof(listen_host), "%s", host);
+	listen_port = port;
 	slog(SLOG_INFO, "http: management API on %s", srv->http_addr);
+	if (srv->http_socket != NULL)
+		return bind_unix(srv, srv->http_socket);
 	return 0;
 }
 
@@ -136,6 +263,12 @@ http_main(void *arg)
 	pagetrace_stop_all();
 	evhttp_free(http);
 	http = NULL;
+	if (http_unix)
+	{
+		evhttp_free(http_unix);
+		(void) unlink(srv->http_socket);	/* a leftover would only be replaced */
+	}
+	http_unix = NULL;
 	loopcall_close(srv->api_calls);
 	/* the main thread served our calls on the page-service loop until now */
 	loopcall_serve_end(srv->calls);
@@ -183,6 +316,12 @@ http_free(struct server *srv)
 	if (http)
 		evhttp_free(http);
 	http = NULL;
+	if (http_unix)
+	{
+		evhttp_free(http_unix);
+		(void) unlink(srv->http_socket);	/* a leftover would only be replaced */
+	}
+	http_unix = NULL;
 	if (srv->api_calls)
 	{
 		loopcall_close(srv->api_calls);

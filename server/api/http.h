@@ -8,6 +8,15 @@
  * metrics.h) and the tenant and timeline routes of routes.h.  Unknown
  * paths answer 404, other methods 405, both with a JSON error body.
  *
+ * Every request is first admitted by apiauth.h: a Host that does not
+ * name this server gets 421, no or a wrong bearer token 401 (with
+ * WWW-Authenticate), the read-only token asking to change something 403;
+ * each refusal is logged once per peer address.  srv->metrics_no_auth
+ * opens GET /metrics to anyone (Prometheus scrapers).  Bodies above
+ * HTTP_MAX_BODY get 413, headers above HTTP_MAX_HEADERS 400 (evhttp).
+ * With srv->http_socket the API also listens on that unix socket
+ * (mode 0600; tokens are still required, the Host is not checked).
+ *
  * Why a thread of its own: management requests remove directories, save
  * configs, create branches and wait for background work; none of that may
  * delay a GETPAGE.  Handlers run on the API thread and may block it; what
@@ -33,6 +42,9 @@
 #define STRATA_HTTP_H
 
 #include "server.h"
+
+#define HTTP_MAX_BODY (64 * 1024)
+#define HTTP_MAX_HEADERS (16 * 1024)
 
 struct evhttp_request;
 typedef struct json_t json_t;

@@ -771,7 +771,7 @@ api_status(struct evhttp_request *req, struct server *srv)
 		open_bytes += v.open_bytes;
 	}
 	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) sv->id.sysid);
-	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}",
+	o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}",
 				  "version", "strata " STRATA_VERSION,
 				  "pid", (int) getpid(),
 				  "state", srv->state,
@@ -789,7 +789,8 @@ api_status(struct evhttp_request *req, struct server *srv)
 				  "log_bytes", (json_int_t) open_bytes,
 				  "import", identity_import_name(sv->id.import),
 				  "durability_epoch", (json_int_t) sv->id.epoch,
-				  "rw_compute_start", (json_int_t) sv->owner_start);
+				  "rw_compute_start", (json_int_t) sv->owner_start,
+				  "open_files_limit", (json_int_t) srv->open_files_limit);
 	free(sv);
 	http_reply_json(req, 200, o);
 }

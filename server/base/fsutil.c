@@ -46,6 +46,35 @@ fs_fsync_dir(const char *dir)
 }
 
 int
+fs_private_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+	{
+		slog(SLOG_ERROR, "fsutil: could not create directory \"%s\": %s", path, strerror(errno));
+		return STRATA_EIO;
+	}
+	if (lstat(path, &st) != 0)
+	{
+		slog(SLOG_ERROR, "fsutil: could not stat \"%s\": %s", path, strerror(errno));
+		return STRATA_EIO;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+	{
+		slog(SLOG_ERROR, "fsutil: refusing directory \"%s\": it must be a directory owned by "
+			 "uid %u with mode 0700 (it is %s, uid %u, mode %04o); someone else may have made it "
+			 "to take over the socket: remove it", path, (unsigned) geteuid(),
+			 S_ISLNK(st.st_mode) ? "a symlink" : S_ISDIR(st.st_mode) ? "a directory" : "a file",
+			 (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+		return STRATA_EINVAL;
+	}
+	return 0;
+}
+
+int
 fs_write_durable(const char *path, const void *data, size_t len)
 {
 	char		tmp[PATH_MAX];

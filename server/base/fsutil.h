@@ -32,6 +32,15 @@ extern int	fs_rename_noreplace(const char *from, const char *to);
  */
 extern int	fs_remove_tree(const char *path);
 
+/*
+ * Create directory path with mode 0700, or accept an existing one only if
+ * it is a directory (not a symlink) owned by our effective uid that group
+ * and others cannot use (mode 0700).  Where a socket lives in a shared
+ * place such as /tmp, a directory someone else made first would let them
+ * replace the socket.  Returns 0 or STRATA_EINVAL / STRATA_EIO (logged).
+ */
+extern int	fs_private_dir(const char *path);
+
 /* Read a whole small file into a malloc'd buffer; caller frees. */
 extern int	fs_read_file(const char *path, void **data, size_t *len);
 

@@ -115,7 +115,10 @@ struct server
 	char		http_addr[96];
 	int			port;
 	int			sync_interval_ms;
-	const char *token;			/* TCP peers must present it */
+	const char *token;			/* TCP peers must present it (--token-file) */
+	const char *http_socket;	/* the API's unix socket, or NULL */
+	int			metrics_no_auth;	/* GET /metrics needs no token */
+	long long	open_files_limit;	/* RLIMIT_NOFILE after raising it */
 	time_t		started;
 	const char *state;			/* "importing", "active", "stopping" */
 	int			exit_code;		/* 1 after a failed fsync: restart, bump the epoch

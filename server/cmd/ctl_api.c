@@ -19,6 +19,7 @@
 
 #include "ctl_http.h"
 #include "options.h"
+#include "secret.h"
 
 /* Where the API commands send their requests. */
 struct target
@@ -47,14 +48,45 @@ load_status_file(const char *datadir, char *dir, size_t dirlen, char *path, size
 }
 
 /*
+ * The API token: from --token-file, else the sidecar directory dir's
+ * admin token (NULL: none known).  Never from the command line, which
+ * every local user can read.  A file group or others may read is
+ * refused, as stratad refuses it; its owner is not checked, so that root
+ * may use the postgres user's.  0, or -1 having said why.
+ */
+static int
+load_token(const struct ctl_args *a, const char *dir)
+{
+	char		path[4200];
+	char		token[SECRET_MAX];
+	char		why[256];
+
+	if (a->token_file != NULL)
+		snprintf(path, sizeof(path), "%s", a->token_file);
+	else if (dir != NULL)
+		snprintf(path, sizeof(path), "%s/api-token-admin", dir);
+	else
+		return 0;
+	if (secret_read_file(path, 0, token, why, sizeof(why)) != 0)
+	{
+		fprintf(stderr, "stratactl: cannot use the token file \"%s\": %s\n", path, why);
+		return -1;
+	}
+	ctl_http_set_token(token);
+	memset(token, 0, sizeof(token));
+	return 0;
+}
+
+/*
  * GET /v1/status from http.  Returns -1, having said so, if stratad does
- * not answer; else 0 with *api the parsed reply, or NULL (and jerr) if it
- * is not JSON.
+ * not answer or refuses; else 0 with *api the parsed reply, or NULL (and
+ * jerr) if it is not JSON.
  */
 static int
 fetch_api_status(const char *http, json_t **api, json_error_t *jerr)
 {
-	char	   *body = ctl_http_get(http, "/v1/status");
+	int			status;
+	char	   *body = ctl_http_request(http, "GET", "/v1/status", NULL, &status);
 
 	*api = NULL;
 	if (body == NULL)
@@ -64,6 +96,15 @@ fetch_api_status(const char *http, json_t **api, json_error_t *jerr)
 	}
 	*api = json_loads(body, 0, jerr);
 	free(body);
+	if (status != 200)
+	{
+		const char *msg = *api ? json_string_value(json_object_get(*api, "error")) : NULL;
+
+		fprintf(stderr, "stratactl: GET /v1/status: HTTP %d: %s\n", status, msg ? msg : "(no message)");
+		json_decref(*api);
+		*api = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -110,7 +151,7 @@ ctl_status(const char *cmd, const struct ctl_args *a, int argc, char **argv)
 		json_decref(st);
 		return OPT_EXIT_FAIL;
 	}
-	if (fetch_api_status(http, &api, &jerr) != 0)
+	if (load_token(a, a->datadir ? dir : NULL) != 0 || fetch_api_status(http, &api, &jerr) != 0)
 	{
 		json_decref(st);
 		return OPT_EXIT_FAIL;
@@ -152,24 +193,24 @@ resolve(const struct ctl_args *a, struct target *t)
 {
 	static char addr[128];
 	const char *http = a->http;
+	char		dir[4096];
+	char		path[4200];
 	json_t	   *st;
 	json_error_t jerr;
 
 	memset(t, 0, sizeof(*t));
-	if (http == NULL && a->datadir != NULL)
+	if (a->datadir != NULL)
 	{
-		char		dir[4096];
-		char		path[4200];
 		json_t	   *f = load_status_file(a->datadir, dir, sizeof(dir), path, sizeof(path));
 
-		if (f != NULL)
+		if (f != NULL && http == NULL)
 		{
 			const char *h = json_string_value(json_object_get(f, "http_addr"));
 
 			snprintf(addr, sizeof(addr), "%s", h ? h : "");
-			json_decref(f);
 			http = addr;
 		}
+		json_decref(f);
 	}
 	if (http == NULL || http[0] == '\0')
 	{
@@ -177,7 +218,7 @@ resolve(const struct ctl_args *a, struct target *t)
 		return -1;
 	}
 	t->http = http;
-	if (fetch_api_status(http, &st, &jerr) != 0)
+	if (load_token(a, a->datadir ? dir : NULL) != 0 || fetch_api_status(http, &st, &jerr) != 0)
 		return -1;
 	snprintf(t->tenant, sizeof(t->tenant), "%s",
 			 a->tenant ? a->tenant : st ? json_string_value(json_object_get(st, "tenant_id")) : "");

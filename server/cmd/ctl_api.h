@@ -8,6 +8,10 @@
  * stratad keeps in its data directory (-D DIR or $PGDATA: a compute's data
  * directory, whose sidecar lives in DIR/pg_strata, or a sidecar's own).
  * The default tenant and timeline are the ones that stratad serves.
+ * Every request carries a bearer token (apiauth.h): read from
+ * --token-file, or else from the admin token file in that data directory
+ * (DIR/pg_strata/api-token-admin or DIR/api-token-admin); never from the
+ * command line.
  *
  * Each command prints its result on stdout (rows, or JSON with --json),
  * its errors on stderr, and returns the process exit code: OPT_EXIT_OK,
@@ -23,7 +27,8 @@
 struct ctl_args
 {
 	const char *datadir;		/* -D, else $PGDATA; NULL if neither */
-	const char *http;			/* --http HOST:PORT, or NULL */
+	const char *http;			/* --http HOST:PORT or unix:PATH, or NULL */
+	const char *token_file;		/* --token-file, or NULL: the data directory's */
 	const char *tenant;			/* --tenant, or NULL: stratad's own */
 	const char *timeline;		/* --timeline, or NULL: stratad's own */
 	const char *ancestor;		/* --ancestor (timeline create) */

@@ -3,8 +3,9 @@
  * ctl_http.h
  *	  stratactl's HTTP client for stratad's management API.
  *
- * One blocking HTTP/1.0 request per call, over a fresh TCP connection to
- * "HOST:PORT"; the reply is read until the server closes.  Enough for a
+ * One blocking HTTP/1.0 request per call, over a fresh connection to
+ * "HOST:PORT" (TCP) or "unix:PATH"; it carries the bearer token given to
+ * ctl_http_set_token(), if any.  The reply is read until the server closes.  Enough for a
  * command-line tool talking to one local API, and nothing more: no TLS,
  * no redirects, no chunked bodies.  Failures are not printed: callers
  * say what could not be reached.
@@ -23,7 +24,7 @@
 extern char *ctl_http_request(const char *addr, const char *method, const char *path,
 							  const char *body, int *status);
 
-/* GET path; the body of a 200 reply (caller frees), else NULL. */
-extern char *ctl_http_get(const char *addr, const char *path);
+/* The token every later request sends (copied). */
+extern void ctl_http_set_token(const char *token);
 
 #endif							/* STRATA_CTL_HTTP_H */

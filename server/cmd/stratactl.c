@@ -45,7 +45,9 @@ struct command
 #define DATADIR_HELP \
 	"  -D, --datadir DIR   the compute's data directory (or a sidecar's); default $PGDATA\n"
 #define HTTP_HELP \
-	"      --http ADDR     ask the management API at ADDR instead of the status file's\n"
+	"      --http ADDR     ask the management API at ADDR (HOST:PORT or unix:PATH)\n" \
+	"                      instead of the status file's\n" \
+	"      --token-file F  the API token (default: the data directory's admin token)\n"
 #define JSON_HELP \
 	"      --json          print JSON\n"
 #define API_HELP \
@@ -239,6 +241,7 @@ main(int argc, char **argv)
 		OPT("datadir", 'D', OPT_STRING, &a.datadir),
 		OPT("json", 0, OPT_FLAG, &a.as_json),
 		OPT("http", 0, OPT_STRING, &a.http),
+		OPT("token-file", 0, OPT_STRING, &a.token_file),
 		OPT("tenant", 0, OPT_STRING, &a.tenant),
 		OPT("timeline", 0, OPT_STRING, &a.timeline),
 		OPT("ancestor", 0, OPT_STRING, &a.ancestor),

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
 #include "loopcall.h"
 #include "options.h"
 #include "pagesvc.h"
+#include "secret.h"
 #include "server.h"
 #include "slog.h"
 #include "tenant.h"
@@ -42,6 +44,7 @@
 #include "strata_err.h"
 
 static struct server srv;
+static char tcp_token[SECRET_MAX];	/* read from --token-file */
 
 static void
 usage(FILE *f)
@@ -53,9 +56,13 @@ usage(FILE *f)
 			"      --socket-dir DIR     unix socket directory (default: DATADIR)\n"
 			"      --port N             socket number .s.PGSQL.N, and TCP port (default %d)\n"
 			"      --listen-tcp ADDR    also listen on TCP at ADDR:port\n"
-			"      --token TOKEN        password TCP peers must send (libpq password=TOKEN)\n"
+			"      --token-file FILE    TCP peers must send the token in FILE (mode 0600) as\n"
+			"                           their password\n"
 			"      --http HOST:PORT     management API (default 127.0.0.1:9898)\n"
 			"      --http-any-port      use a free port if the API port is taken\n"
+			"      --http-socket PATH   also serve the management API on this unix socket\n"
+			"      --metrics-no-auth    GET /metrics needs no token (the API's tokens are in\n"
+			"                           DATADIR/api-token-admin and api-token-readonly)\n"
 			"      --pgdata DIR         import this compute data directory on first start\n"
 			"      --import-only        with --pgdata: import (if not done yet) and exit\n"
 			"      --postmaster-fd N    shut down at EOF on this inherited fd\n"
@@ -164,6 +171,64 @@ refuse_old_format(const char *datadir)
 	return STRATA_EVERSION;
 }
 
+/* --token: gone, since a command line is visible to every local user */
+static int
+refuse_token_arg(const char *arg)
+{
+	(void) arg;
+	fprintf(stderr, "stratad: --token is no longer accepted: every local user can read a command "
+			"line; put the token in a file of mode 0600 and give --token-file FILE\n");
+	return -1;
+}
+
+/*
+ * The page service's TCP token from --token-file, checked like the API's
+ * token files; 0, or -1 having said why.
+ */
+static int
+load_tcp_token(const char *path)
+{
+	char		why[256];
+
+	if (secret_read_file(path, 1, tcp_token, why, sizeof(why)) != 0)
+	{
+		slog(SLOG_ERROR, "stratad: refusing the token file \"%s\": %s", path, why);
+		return -1;
+	}
+	srv.token = tcp_token;
+	return 0;
+}
+
+/*
+ * Raise RLIMIT_NOFILE to its hard limit: every connection and open layer
+ * file takes a descriptor, and the soft default (often 1024) is too few.
+ * The limit got is reported in GET /v1/status.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+	{
+		slog(SLOG_WARNING, "stratad: could not read the open-file limit: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max)
+	{
+		struct rlimit want = {rl.rlim_max, rl.rlim_max};
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+		else
+			slog(SLOG_WARNING, "stratad: could not raise the open-file limit from %llu to %llu: %s",
+				 (unsigned long long) rl.rlim_cur, (unsigned long long) rl.rlim_max,
+				 strerror(errno));
+	}
+	srv.open_files_limit = rl.rlim_cur == RLIM_INFINITY ? -1 : (long long) rl.rlim_cur;
+	slog(SLOG_INFO, "stratad: open-file limit %lld", srv.open_files_limit);
+}
+
 /* --log-level: applied at once, so later option errors are logged at it */
 static int
 set_log_level(const char *arg)
@@ -199,6 +264,7 @@ main(int argc, char **argv)
 	const char *http_addr = "127.0.0.1:9898";
 	const char *pgdata = NULL;
 	const char *logfile = NULL;
+	const char *token_file = NULL;
 	int			any_port = 0;
 	int			import_only = 0;
 	int			pm_fd = -1;
@@ -214,9 +280,12 @@ main(int argc, char **argv)
 		OPT("socket-dir", 0, OPT_STRING, &socket_dir),
 		OPT("port", 0, OPT_INT, &srv.port),
 		OPT("listen-tcp", 0, OPT_STRING, &tcp),
-		OPT("token", 0, OPT_STRING, &srv.token),
+		OPT_CALLBACK("token", refuse_token_arg),
+		OPT("token-file", 0, OPT_STRING, &token_file),
 		OPT("http", 0, OPT_STRING, &http_addr),
 		OPT("http-any-port", 0, OPT_FLAG, &any_port),
+		OPT("http-socket", 0, OPT_STRING, &srv.http_socket),
+		OPT("metrics-no-auth", 0, OPT_FLAG, &srv.metrics_no_auth),
 		OPT("pgdata", 0, OPT_STRING, &pgdata),
 		OPT("postmaster-fd", 0, OPT_INT, &pm_fd),
 		OPT("log", 0, OPT_STRING, &logfile),
@@ -290,11 +359,11 @@ main(int argc, char **argv)
 		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s", srv.datadir, strerror(errno));
 		return 1;
 	}
-	if (strcmp(socket_dir, srv.datadir) != 0 && mkdir(socket_dir, 0700) != 0 && errno != EEXIST)
-	{
-		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s", socket_dir, strerror(errno));
+	/* it may be in /tmp (the compute's fallback): someone else's is refused */
+	if (strcmp(socket_dir, srv.datadir) != 0 && fs_private_dir(socket_dir) != 0)
 		return 1;
-	}
+	if (token_file != NULL && load_tcp_token(token_file) != 0)
+		return 1;
 	/*
 	 * The compute runs --import-only at every start, maybe while the
 	 * previous postmaster's stratad is still shutting down: wait for it.
@@ -304,6 +373,7 @@ main(int argc, char **argv)
 		return 1;
 	srv.started = time(NULL);
 	slog(SLOG_INFO, "stratad: starting (version %s) in \"%s\"", STRATA_VERSION, srv.datadir);
+	raise_nofile();
 
 	if (identity_load(srv.datadir, &srv.id) != 0)
 		goto out;

@@ -614,6 +614,11 @@ exec_single(struct conn *c, struct timeline *tl, const struct proto_req *req)
 		case PROTO_UNLINK:
 		case PROTO_DROPDB:
 		case PROTO_RESET_UNLOGGED:
+			if (c->read_only)
+			{
+				reply_error(c, req, STRATA_EREADONLY, "this connection is read-only (strata.mode=ro)");
+				return 0;
+			}
 			return handle_change(c, tl, req);
 		case PROTO_SYNC:
 			return handle_sync(c, req);

@@ -6,7 +6,8 @@
  *
  * Per connection, on the loop thread: the startup packet (SSL/GSSENC
  * requests answered 'N', unix peers must have our uid, TCP peers send the
- * token as a cleartext password), one simple query "strata_pagestream
+ * token as a cleartext password; every client sends the startup options
+ * of proto.h, and a strata.mode=ro one cannot change anything), one simple query "strata_pagestream
  * <version> <tenant> <timeline>" that switches to COPY BOTH, then one
  * pagestream message per CopyData frame, answered in order.  A malformed
  * frame, an unknown tag or an unexpected message type gets ErrorResponse

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <event2/buffer.h>
 #include <event2/util.h>
@@ -136,6 +137,7 @@ struct conn
 	char		app[64];
 	char		options[512];	/* the startup packet's options */
 	int			owner;			/* counted in srv->owner_conns */
+	int			read_only;		/* strata.mode=ro: every change is refused */
 	struct hcache hc;			/* weak timeline handles */
 	struct tl_handle *h;		/* COPY: the timeline served (weak) */
 	struct throttle *throttle;	/* its tenant's GETPAGE throttle, or NULL */
@@ -243,5 +245,11 @@ extern void pgwire_startup(struct conn *c, const uint8_t *buf, size_t len);
 extern void pgwire_password(struct conn *c, const uint8_t *buf, size_t len);
 /* A simple query: only "strata_pagestream ..." is understood. */
 extern void pgwire_query(struct conn *c, const char *q);
+
+/*
+ * Whether the peer of unix socket fd runs as uid want (SO_PEERCRED);
+ * *got gets its uid, or -1 if unknown (then false).
+ */
+extern int	pgwire_peer_uid_ok(int fd, uid_t want, uid_t *got);
 
 #endif							/* STRATA_PAGESVC_INTERNAL_H */

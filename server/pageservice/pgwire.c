@@ -21,6 +21,7 @@
 #include "identity.h"
 #include "pagesvc_internal.h"
 #include "proto.h"
+#include "secret.h"
 #include "slog.h"
 #include "tenant.h"
 
@@ -136,33 +137,69 @@ option_value(const char *options, const char *name, char *buf, size_t len)
 	return buf;
 }
 
-/* A unix-socket peer must run as our user. */
-static int
-check_peer_uid(struct conn *c)
+int
+pgwire_peer_uid_ok(int fd, uid_t want, uid_t *got)
 {
 	struct ucred cred;
 	socklen_t	len = sizeof(cred);
 
-	if (getsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-		cred.uid != geteuid())
+	*got = (uid_t) -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return 0;
+	*got = cred.uid;
+	return cred.uid == want;
+}
+
+/* A unix-socket peer must run as our user. */
+static int
+check_peer_uid(struct conn *c)
+{
+	uid_t		uid;
+
+	if (!pgwire_peer_uid_ok(bufferevent_getfd(c->bev), geteuid(), &uid))
 	{
+		slog(SLOG_WARNING, "pgwire: refusing a unix-socket peer running as uid %d conn=%llu",
+			 (int) uid, (unsigned long long) c->id);
 		pgwire_put_error(c, "FATAL", "28000", "peer is not running as stratad's user");
 		return -1;
 	}
 	return 0;
 }
 
-/* Comparison whose time does not depend on where the token differs. */
+/*
+ * The options every client must send (pagesvc.h): strata.sysid, and
+ * strata.mode rw (with strata.start) or ro.  Sets c->read_only.
+ */
 static int
-token_matches(const char *given, const char *token)
+check_options(struct conn *c)
 {
-	size_t		glen = strlen(given);
-	size_t		tlen = strlen(token);
-	unsigned	diff = glen != tlen;
+	char		buf[32];
+	char	   *end;
+	const char *missing = NULL;
 
-	for (size_t i = 0; i < tlen; i++)
-		diff |= (unsigned char) given[i < glen ? i : 0] ^ (unsigned char) token[i];
-	return diff == 0;
+	if (option_value(c->options, "strata.sysid", buf, sizeof(buf)) == NULL)
+		missing = "strata.sysid";
+	else if (strtoull(buf, &end, 10) == 0 || *end != '\0')
+		missing = "strata.sysid (a database system identifier)";
+	else if (option_value(c->options, "strata.mode", buf, sizeof(buf)) == NULL ||
+			 (strcmp(buf, "rw") != 0 && strcmp(buf, "ro") != 0))
+		missing = "strata.mode (rw or ro)";
+	else if (strcmp(buf, "rw") == 0 &&
+			 option_value(c->options, "strata.start", buf, sizeof(buf)) == NULL)
+		missing = "strata.start (a read-write compute's postmaster start time)";
+	if (missing != NULL)
+	{
+		char		msg[256];
+
+		snprintf(msg, sizeof(msg), "startup packet lacks the option %s", missing);
+		slog(SLOG_WARNING, "pgwire: refusing a client conn=%llu app=%s: %s",
+			 (unsigned long long) c->id, c->app, msg);
+		pgwire_put_error(c, "FATAL", "08P01", msg);
+		return -1;
+	}
+	c->read_only = option_value(c->options, "strata.mode", buf, sizeof(buf)) != NULL &&
+		strcmp(buf, "ro") == 0;
+	return 0;
 }
 
 static int
@@ -173,8 +210,10 @@ check_sysid(struct conn *c, const char *options)
 	unsigned long long sysid;
 
 	if (option_value(options, "strata.sysid", buf, sizeof(buf)) == NULL)
-		return 0;
+		return -1;				/* check_options() said so */
 	sysid = strtoull(buf, NULL, 10);
+	if (srv->id.sysid == 0 && c->read_only)
+		return 0;				/* only a read-write compute claims the timeline */
 	if (srv->id.sysid == 0)
 	{
 		srv->id.sysid = sysid;
@@ -212,10 +251,10 @@ check_owner(struct conn *c)
 	long long	start;
 	char		msg[256];
 
-	if (option_value(c->options, "strata.mode", buf, sizeof(buf)) == NULL ||
-		strcmp(buf, "rw") != 0 ||
-		option_value(c->options, "strata.start", buf, sizeof(buf)) == NULL)
+	if (c->read_only)
 		return 0;
+	if (option_value(c->options, "strata.start", buf, sizeof(buf)) == NULL)
+		return -1;				/* check_options() said so */
 	start = strtoll(buf, NULL, 10);
 	if (srv->owner_start != 0 && srv->owner_start != start &&
 		(srv->owner_conns > 0 ||
@@ -242,7 +281,7 @@ finish_startup(struct conn *c)
 {
 	uint8_t		kd[8];
 
-	if (check_sysid(c, c->options) != 0 || check_owner(c) != 0)
+	if (check_options(c) != 0 || check_sysid(c, c->options) != 0 || check_owner(c) != 0)
 	{
 		conn_close(c);
 		return;
@@ -326,7 +365,7 @@ pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 	}
 	if (c->srv->token == NULL)
 	{
-		pgwire_put_error(c, "FATAL", "28000", "this stratad accepts no TCP clients without --token");
+		pgwire_put_error(c, "FATAL", "28000", "this stratad accepts no TCP clients without --token-file");
 		conn_close(c);
 		return;
 	}
@@ -343,7 +382,7 @@ pgwire_password(struct conn *c, const uint8_t *buf, size_t len)
 		conn_violation(c, "malformed password message");
 		return;
 	}
-	if (!token_matches((const char *) buf, c->srv->token))
+	if (!secret_equal((const char *) buf, c->srv->token))
 	{
 		slog(SLOG_WARNING, "pgwire: wrong token from a TCP peer conn=%llu", (unsigned long long) c->id);
 		pgwire_put_error(c, "FATAL", "28P01", "token authentication failed");

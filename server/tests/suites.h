@@ -18,5 +18,8 @@ extern Suite *check_inmem_log_suite(void);
 extern Suite *check_layerfile_suite(void);
 extern Suite *check_timeline_suite(void);
 extern Suite *check_faults_suite(void);
+extern Suite *check_secret_suite(void);
+extern Suite *check_apiauth_suite(void);
+extern Suite *check_pgwire_suite(void);
 
 #endif							/* STRATA_SUITES_H */

@@ -29,6 +29,9 @@ static const struct
 	{"layerfile", check_layerfile_suite},
 	{"timeline", check_timeline_suite},
 	{"faults", check_faults_suite},
+	{"secret", check_secret_suite},
+	{"apiauth", check_apiauth_suite},
+	{"pgwire", check_pgwire_suite},
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
