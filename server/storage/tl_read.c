@@ -11,6 +11,7 @@
  */
 #include "timeline_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -491,8 +492,28 @@ tl_pages_begin(struct timeline *tl, struct tl_page_read *r, uint32_t n, struct t
 	return left;
 }
 
+/*
+ * Each reading thread keeps its value buffers between batches.  A key's
+ * destructor frees them when a read worker exits (thread-local storage
+ * alone would leak them).
+ */
 static __thread uint8_t (*tls_vals)[VAL_MAX];
 static __thread uint32_t tls_nvals;
+static pthread_key_t vals_key;
+static pthread_once_t vals_once = PTHREAD_ONCE_INIT;
+
+static void
+free_vals(void *p)
+{
+	free(p);
+}
+
+static void
+make_vals_key(void)
+{
+	if (pthread_key_create(&vals_key, free_vals) != 0)
+		slog(SLOG_WARNING, "tl_read: no thread-exit hook: read buffers of exiting threads leak");
+}
 
 int
 tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read *r, uint32_t n)
@@ -511,6 +532,8 @@ tl_pages_finish(struct timeline *tl, struct tl_snapshot *s, struct tl_page_read 
 		tls_nvals = 0;
 		if ((tls_vals = malloc((size_t) 2 * n * VAL_MAX)) != NULL)
 			tls_nvals = 2 * n;
+		pthread_once(&vals_once, make_vals_key);
+		(void) pthread_setspecific(vals_key, tls_vals);
 	}
 	if (keys == NULL || lsns == NULL || bufs == NULL || vlens == NULL || errs == NULL ||
 		tls_vals == NULL)
