@@ -28,6 +28,8 @@ static _Atomic int plan_err;
 static _Atomic unsigned plan_ops;
 static _Atomic uint64_t calls;		/* of planned ops since the plan */
 static const char *_Atomic fired_site;
+static _Atomic int die_after;	/* _exit at the Nth operation after the fault */
+static _Atomic int after_fault;
 static const char **record;		/* tests: the site of each counted call */
 static uint64_t record_cap;
 
@@ -97,6 +99,7 @@ fio_fault_plan(uint64_t nth, int err, unsigned ops)
 	atomic_store(&plan_nth, 0);
 	atomic_store(&calls, 0);
 	atomic_store(&fired_site, NULL);
+	atomic_store(&after_fault, 0);
 	atomic_store(&plan_err, err);
 	atomic_store(&plan_ops, ops);
 	atomic_store(&plan_nth, nth);
@@ -115,6 +118,12 @@ fio_fault_site(void)
 }
 
 void
+fio_die_after_fault(int on)
+{
+	atomic_store(&die_after, on);
+}
+
+void
 fio_record_sites(const char **sites, uint64_t cap)
 {
 	record = sites;
@@ -128,6 +137,9 @@ fio_fault_check(enum fio_op op, const char *site)
 	uint64_t	n;
 
 	pthread_once(&env_once, read_env);
+	if (atomic_load(&die_after) && atomic_load(&fired_site) != NULL &&
+		atomic_fetch_add(&after_fault, 1) + 1 >= atomic_load(&die_after))
+		_exit(0);
 	if (!(atomic_load(&plan_ops) & (1u << op)))
 		return 0;
 	nth = atomic_load(&plan_nth);

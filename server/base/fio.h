@@ -85,8 +85,14 @@ extern void fio_kill_point(const char *name);
 extern int	fio_kill_armed(const char *name);
 extern int	fio_fault_once(const char *envvar);
 
-/* Tests: the plan (see above), and what happened under it. */
+/*
+ * Tests: the plan (see above), and what happened under it.  With
+ * fio_die_after_fault(k), k > 0, the process _exit()s at its kth file
+ * operation after the fault fired (that operation not done): a crash in
+ * the middle of handling the failure.
+ */
 extern void fio_fault_plan(uint64_t nth, int err, unsigned ops);
+extern void fio_die_after_fault(int k);
 extern uint64_t fio_calls(void);		/* counted calls of planned ops since the plan */
 extern const char *fio_fault_site(void);	/* where the planned fault fired, or NULL */
 extern const char *fio_op_name(enum fio_op op);

@@ -85,7 +85,8 @@ layer_list(struct tl_snapshot *s, struct tl_layer **add, uint32_t nadd, struct t
 
 /*
  * Publish a job's result: manifest first, then the snapshot.  On failure
- * the new files are removed and the old state stays.
+ * the old state stays in memory; the new files are removed, except after
+ * a failed manifest save, which may already name them on disk.
  */
 int
 compact_publish(struct timeline *tl, struct inmem *drop_frozen, struct tl_layer **add,
@@ -102,6 +103,18 @@ compact_publish(struct timeline *tl, struct inmem *drop_frozen, struct tl_layer 
 	{
 		err = tl_save_manifest(tl, list, n, dcl, cutoff);
 		free(list);
+		if (err != 0)
+		{
+			/*
+			 * The save may have failed after its rename (the directory
+			 * fsync), so the manifest on disk may name the new layers:
+			 * their files stay.  If it does not name them, the next
+			 * start removes them as unlisted.
+			 */
+			for (uint32_t i = 0; i < nadd; i++)
+				tl_layer_unref(add[i]);
+			return err;
+		}
 	}
 	if (err == 0)
 	{

@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "fio.h"
+#include "fsutil.h"
 #include "identity.h"
 #include "manifest.h"
 #include "reldir.h"
@@ -379,22 +380,53 @@ tl_finish_open(struct timeline *tl)
 	return 0;
 }
 
+/* Move a timeline directory out of the way, then remove it (crash-safe). */
+static void
+discard_dir(const char *dir)
+{
+	char		gone[PATH_MAX + 16];
+
+	snprintf(gone, sizeof(gone), "%s.deleted", dir);
+	if (fio_rename(dir, gone) != 0)
+	{
+		slog(SLOG_WARNING, "could not rename \"%s\": %m; it stays", dir);
+		return;
+	}
+	(void) fs_remove_tree(gone);
+}
+
 int
 tl_create(const char *dir, const uint8_t tenant[16], const uint8_t id[16],
 		  struct timeline *ancestor, lsn_t ancestor_lsn, uint32_t generation,
 		  const struct tl_conf *conf, struct event_base *base, struct timeline **out)
 {
 	struct timeline *tl;
+	char		tmp[PATH_MAX + 16];
+	char		parent[PATH_MAX];
+	char	   *slash;
 	int			err;
 
-	if (fio_mkdir(dir, 0700) != 0)
+	if (access(dir, F_OK) == 0)
+		return STRATA_EEXIST;
+
+	/*
+	 * Made under "<dir>.creating" with its manifest, then renamed: a crash
+	 * or a failed write at any step leaves no timeline or a loadable one
+	 * (a leftover .creating is removed at the next start).
+	 */
+	snprintf(tmp, sizeof(tmp), "%s.creating", dir);
+	snprintf(parent, sizeof(parent), "%s", dir);
+	if ((slash = strrchr(parent, '/')) != NULL)
+		*slash = '\0';
+	(void) fs_remove_tree(tmp);
+	if (fio_mkdir(tmp, 0700) != 0)
 	{
-		slog(SLOG_ERROR, "could not create timeline directory \"%s\": %m", dir);
-		return errno == EEXIST ? STRATA_EEXIST : errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not create timeline directory \"%s\": %m", tmp);
+		return errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
 	}
-	if ((tl = tl_alloc(dir, tenant, id, conf, base)) == NULL)
+	if ((tl = tl_alloc(tmp, tenant, id, conf, base)) == NULL)
 	{
-		(void) fio_rmdir(dir);
+		(void) fio_rmdir(tmp);
 		return STRATA_ENOMEM;
 	}
 	tl->generation = generation;
@@ -404,10 +436,25 @@ tl_create(const char *dir, const uint8_t tenant[16], const uint8_t id[16],
 		tl->ancestor = ancestor;
 		tl->ancestor_lsn = ancestor_lsn;
 	}
-	if ((err = tl_save_manifest(tl, NULL, 0, 0, 0)) != 0 || (err = tl_finish_open(tl)) != 0)
+	if ((err = tl_save_manifest(tl, NULL, 0, 0, 0)) != 0)
 	{
 		tl_free(tl);
-		(void) tl_remove_dir(dir);
+		(void) fs_remove_tree(tmp);
+		return err;
+	}
+	if (fio_rename(tmp, dir) != 0)
+	{
+		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+		slog(SLOG_ERROR, "could not rename \"%s\" to \"%s\": %m", tmp, dir);
+		tl_free(tl);
+		(void) fs_remove_tree(tmp);
+		return err;
+	}
+	snprintf(tl->dir, sizeof(tl->dir), "%s", dir);
+	if ((err = fs_fsync_dir(parent)) != 0 || (err = tl_finish_open(tl)) != 0)
+	{
+		tl_free(tl);
+		discard_dir(dir);
 		return err;
 	}
 	if (ancestor)

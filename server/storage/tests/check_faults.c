@@ -52,7 +52,7 @@ struct outcome
 	int			created;		/* the relation's CREATE was acknowledged */
 	uint64_t	calls;			/* file operations counted */
 	const char *site;			/* where the fault fired (NULL: it did not) */
-	const char *sites[MAX_CALLS];	/* fault-free run: the site of each call */
+	const char *sites[MAX_CALLS];	/* the site of each call the child made */
 };
 
 static const struct proto_rel REL = {1663, 5, 17000, 0};
@@ -147,7 +147,7 @@ workload(struct outcome *o)
 
 /* Run the workload in a child with the nth call failing with err (0: none). */
 static void
-run_child(uint64_t nth, int err, struct outcome *o)
+run_child(uint64_t nth, int err, int die, struct outcome *o)
 {
 	pid_t		pid;
 	int			status;
@@ -158,8 +158,9 @@ run_child(uint64_t nth, int err, struct outcome *o)
 	if (pid == 0)
 	{
 		fio_fault_plan(nth, err, FIO_ALL_OPS);
-		if (nth == 0)
-			fio_record_sites(o->sites, MAX_CALLS);
+		fio_die_after_fault(die);
+		/* the site of every call, also for a child that dies mid-way */
+		fio_record_sites(o->sites, MAX_CALLS);
 		workload(o);
 		o->calls = fio_calls();
 		o->site = fio_fault_site();
@@ -168,6 +169,8 @@ run_child(uint64_t nth, int err, struct outcome *o)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 				  "the workload crashed with call %llu failing", (unsigned long long) nth);
+	if (nth > 0 && nth <= MAX_CALLS && o->site == NULL)
+		o->site = o->sites[nth - 1];	/* it died right after the fault */
 }
 
 /* Open with no fault: loadable, and every acknowledged write is there. */
@@ -250,7 +253,7 @@ START_TEST(test_every_io_site)
 	if (stride == 0)
 		stride = 1;
 	/* the calls the workload makes without a fault, and their sites */
-	run_child(0, 0, o);
+	run_child(0, 0, 0, o);
 	total = o->calls;
 	ck_assert_uint_gt(total, 50);
 	ck_assert_uint_le(total, MAX_CALLS);
@@ -271,18 +274,26 @@ START_TEST(test_every_io_site)
 	{
 		if (!pick[n])
 			continue;
-		wipe();
-		run_child(n, n % 2 ? ENOSPC : EIO, o);
-		if (o->site == NULL)
-			continue;			/* this run made fewer calls than the first */
-		injected++;
-		if (!known_site(failed, nfailed, o->site) && nfailed < MAX_SITES)
-			failed[nfailed++] = o->site;
-		verify(n, o);
+		/*
+		 * The failure handled and the workload going on; then a crash at
+		 * the 1st, 2nd, 4th and 8th file operation after it (in the middle
+		 * of cleaning up after the failure).
+		 */
+		for (int die = 0; die <= 8; die = die ? die * 2 : 1)
+		{
+			wipe();
+			run_child(n, n % 2 ? ENOSPC : EIO, die, o);
+			if (!die && o->site == NULL)
+				break;			/* this run made fewer calls than the first */
+			injected++;
+			if (o->site && !known_site(failed, nfailed, o->site) && nfailed < MAX_SITES)
+				failed[nfailed++] = o->site;
+			verify(n, o);
+		}
 	}
 	fprintf(stderr, "check_faults: %llu file operations at %u sites in the workload; "
-			"%llu faults injected (ENOSPC and EIO alternately) at %u sites, every one "
-			"recovered\n", (unsigned long long) total, nseen, (unsigned long long) injected,
+			"%llu faults injected (ENOSPC and EIO alternately; each handled, and followed "
+			"by a crash 1, 2, 4 and 8 operations later) at %u sites, every one recovered\n", (unsigned long long) total, nseen, (unsigned long long) injected,
 			nfailed);
 	ck_assert_uint_gt(nfailed, 10);
 	free(pick);
