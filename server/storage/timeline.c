@@ -292,7 +292,8 @@ tl_open_dir(struct timeline *tl, const struct manifest *mf)
 	closedir(d);
 	if (err != 0)
 		return err;
-	qsort(logs, nlogs, sizeof(*logs), cmp_name);
+	if (nlogs > 1)
+		qsort(logs, nlogs, sizeof(*logs), cmp_name);
 	/* replay: older logs become frozen layers, the newest stays open */
 	for (uint32_t i = 0; i < nlogs; i++)
 	{
