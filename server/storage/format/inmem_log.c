@@ -321,25 +321,6 @@ fail:
 	return err;
 }
 
-/*
- * The record at off, read into rec (REC_MAX bytes): its length if it is
- * whole, of a plausible length and its CRC matches, else 0.
- */
-static uint32_t
-replay_record(int fd, uint8_t *rec, uint64_t off, uint64_t size)
-{
-	uint32_t	len;
-
-	if (off + 4 > size || pread(fd, rec, 4, (off_t) off) != 4)
-		return 0;
-	len = get_le32(rec);
-	if (len < INMEM_REC_OVERHEAD + VAL_HDR || len > REC_MAX || off + len > size ||
-		pread(fd, rec, len, (off_t) off) != (ssize_t) len ||
-		get_le32(rec + len - 4) != strata_crc32c(rec, len - 4))
-		return 0;
-	return len;
-}
-
 /* How far past a bad record replay looks for a good one. */
 #define RESYNC_WINDOW	(64 * 1024)
 
@@ -354,6 +335,24 @@ record_at(const uint8_t *b, uint64_t n)
 	len = get_le32(b);
 	return len >= INMEM_REC_OVERHEAD + VAL_HDR && len <= REC_MAX && len <= n &&
 		get_le32(b + len - 4) == strata_crc32c(b, len - 4);
+}
+
+/*
+ * The record at off, read into rec (REC_MAX bytes): its length if it is
+ * whole, of a plausible length and its CRC matches, else 0.
+ */
+static uint32_t
+replay_record(int fd, uint8_t *rec, uint64_t off, uint64_t size)
+{
+	uint32_t	len;
+
+	if (off + 4 > size || pread(fd, rec, 4, (off_t) off) != 4)
+		return 0;
+	len = get_le32(rec);
+	if (len < 4 || len > REC_MAX || off + len > size ||
+		pread(fd, rec, len, (off_t) off) != (ssize_t) len || !record_at(rec, len))
+		return 0;
+	return len;
 }
 
 /*
