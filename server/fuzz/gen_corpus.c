@@ -383,14 +383,14 @@ gen_inmem_log(void)
 		}
 		else
 			len = value_put_size(val, i);
-		check("inmem_append", inmem_append(m, key, 0x1000000 + i * 0x28, val, len, &end));
+		check("inmem_append", inmem_append(m, key, 0x1000000 + i * 0x28, val, len, 0, &end));
 		if (first_end == 0)
 			first_end = end;
 	}
 	block_key(16384, KEY_BLK_SIZE, key);
 	val[0] = VAL_DROPPED;
 	val[1] = 1;
-	check("inmem_append", inmem_append(m, key, 0x1000200, val, VAL_HDR, &end));
+	check("inmem_append", inmem_append(m, key, 0x1000200, val, VAL_HDR, 0, &end));
 	check("inmem_freeze", inmem_freeze(m, 0x1000201));
 	put_file("inmem_log", "records", path, 0);
 	/* a crash mid-append: the last record torn */

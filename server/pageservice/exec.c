@@ -514,6 +514,25 @@ write_answered(void *arg, struct timeline *tl, int err)
 	exec_done(c);
 }
 
+static int	handle_change(struct conn *c, struct timeline *tl, const struct proto_req *req);
+
+/*
+ * The writer's ring, full when c's change came, has room again (or its
+ * write failed): try the change again.
+ */
+static void
+room_answered(void *arg, struct timeline *tl, int err)
+{
+	struct conn *c = arg;
+	const struct proto_req *req = &c->exec->r[0].req;
+
+	if (err != 0)
+		reply_error(c, req, err, NULL);
+	else if (handle_change(c, tl, req))
+		return;
+	exec_done(c);
+}
+
 /* Returns 1 if the answer comes later (exec_done then), 0 if answered. */
 static int
 handle_change(struct conn *c, struct timeline *tl, const struct proto_req *req)
@@ -522,6 +541,13 @@ handle_change(struct conn *c, struct timeline *tl, const struct proto_req *req)
 	uint64_t	ticket = 0;
 	int			err = tl_prepare(tl, req, &lsn, &ticket);
 
+	if (err == STRATA_EBUSY)
+	{
+		/* nothing appended: wait on the loop, never in it, for the ring */
+		if (durable_wait_write(&c->loop->dur, tl, ticket, room_answered, c) == 0)
+			return 1;
+		err = STRATA_ENOMEM;
+	}
 	if (err != 0)
 	{
 		reply_error(c, req, err, NULL);

@@ -251,6 +251,18 @@ import_flush(struct import_loader *ld)
 	return err;
 }
 
+/* tl_prepare, waiting for the writer while its buffers are full (offline). */
+static int
+prepare(struct import_loader *ld, const struct proto_req *req, lsn_t *stored, uint64_t *ticket)
+{
+	int			err;
+
+	while ((err = tl_prepare(ld->tl, req, stored, ticket)) == STRATA_EBUSY)
+		if ((err = tl_wait(ld->tl)) != 0)
+			break;
+	return err;
+}
+
 int
 import_create(struct import_loader *ld, const struct proto_rel *rel, lsn_t lsn, uint8_t flags)
 {
@@ -259,7 +271,7 @@ import_create(struct import_loader *ld, const struct proto_rel *rel, lsn_t lsn, 
 	uint64_t	ticket;
 	int			err;
 
-	if ((err = tl_prepare(ld->tl, &req, &stored, &ticket)) != 0)
+	if ((err = prepare(ld, &req, &stored, &ticket)) != 0)
 	{
 		slog(SLOG_ERROR, "import: could not create the relation of %s: %s", ld->what,
 			 strata_strerror(err));
@@ -278,7 +290,7 @@ import_page(struct import_loader *ld, const struct proto_rel *rel, uint32_t blk,
 	uint64_t	ticket;
 	int			err;
 
-	if ((err = tl_prepare(ld->tl, &req, &stored, &ticket)) != 0)
+	if ((err = prepare(ld, &req, &stored, &ticket)) != 0)
 	{
 		slog(SLOG_ERROR, "import: could not store block %u of \"%s\": %s",
 			 blk, ld->what, strata_strerror(err));

@@ -64,11 +64,12 @@ tl_publish_written(struct timeline *tl)
 		slog(SLOG_ERROR, "timeline %s: write log \"%s\" failed at offset %llu: %s; "
 			 "failing the unwritten changes", tl->hex, m->path,
 			 (unsigned long long) written, strata_strerror(err));
+		/* back to the last whole change: the rest goes, all of it (I7) */
 		tl->cut_seq = tl->open_seq;
-		tl->cut_off = written;
+		tl->cut_off = m->visible;
 		tl->cut_err = err;
 		tl->open_seq++;
-		if (inmem_cut(m, written) != 0)
+		if (inmem_cut(m, m->visible) != 0)
 		{
 			atomic_store(&tl->state, TL_BROKEN);
 			slog(SLOG_ERROR, "timeline %s: the write log cannot be cut back; timeline broken",
@@ -142,23 +143,22 @@ tl_wait_writer(struct timeline *tl, uint64_t target)
 	pthread_mutex_unlock(&tl->lock);
 }
 
-/* Append one record, waiting for buffer space if a change is half appended. */
+/*
+ * Append one record; more: others of the change follow.  Only a change
+ * larger than the writer's ring (checked by the caller) meets a full ring
+ * half appended and has to wait for the writer; that wait is bounded by
+ * one buffer's write to the kernel, and a failed writer ends it.
+ */
 static int
 append(struct timeline *tl, const uint8_t key[KEY_SIZE], lsn_t lsn, const uint8_t *val,
-	   uint32_t len, int first, uint64_t *end)
+	   uint32_t len, int more, uint64_t *end)
 {
 	for (;;)
 	{
-		int			err = inmem_append(tl->open, key, lsn, val, len, end);
+		int			err = inmem_append(tl->open, key, lsn, val, len, more, end);
 
 		if (err != STRATA_EBUSY)
 			return err;
-		/*
-		 * The two buffers are full: the writer is busy with one buffer's
-		 * worth.  Waiting here is bounded by that write; a failed writer
-		 * ends the wait with its error.
-		 */
-		(void) first;
 		bw_submit(tl->open->bw);
 		tl_wait_writer(tl, bw_appended(tl->open->bw));
 		if (bw_failed(tl->open->bw, NULL) != 0)
@@ -348,6 +348,8 @@ tl_prepare(struct timeline *tl, const struct proto_req *req, lsn_t *stored_lsn, 
 	uint64_t	size;
 	lsn_t		lsn;
 	uint64_t	end = 0;
+	uint64_t	need;
+	uint64_t	start;
 	uint32_t	reset_count = 0;
 	int			err = 0;
 
@@ -445,12 +447,45 @@ tl_prepare(struct timeline *tl, const struct proto_req *req, lsn_t *stored_lsn, 
 		if (prev >= lsn)
 			lsn = prev + 1;
 	}
+	/*
+	 * A change goes into the writer's ring whole or not at all: with no
+	 * room the request waits (STRATA_EBUSY and a ticket for the end of
+	 * what is in the ring, which frees it) instead of the loop waiting
+	 * for the writer.
+	 */
+	need = 0;
+	for (uint32_t i = 0; i < c.n; i++)
+		need += INMEM_REC_OVERHEAD + c.lens[i];
+	if (need > bw_room(tl->open->bw) && need <= bw_capacity(tl->open->bw))
+	{
+		*ticket = (tl->open_seq << TICKET_OFF_BITS) | tl->open->end;
+		err = STRATA_EBUSY;
+		goto out;
+	}
+	start = tl->open->end;
 	for (uint32_t i = 0; i < c.n && err == 0; i++)
-		err = append(tl, c.keys[i], lsn, c.vals[i], c.lens[i], i == 0, &end);
+		err = append(tl, c.keys[i], lsn, c.vals[i], c.lens[i], i + 1 < c.n, &end);
 	if (err != 0)
 	{
-		/* a half-appended change goes with the failed group */
 		slog(SLOG_ERROR, "timeline %s: could not append a change: %s", tl->hex, strata_strerror(err));
+		if (tl->open->end > start && bw_failed(tl->open->bw, NULL) == 0)
+		{
+			/*
+			 * Out of memory half way: what is before the change must
+			 * reach the kernel before the half change can be cut from
+			 * the log (a failed writer is cut by tl_publish_written).
+			 */
+			bw_submit(tl->open->bw);
+			tl_wait_writer(tl, start);
+			tl_publish_written(tl);
+			if (tl->open->end > start && bw_failed(tl->open->bw, NULL) == 0 &&
+				inmem_cut(tl->open, start) != 0)
+			{
+				atomic_store(&tl->state, TL_BROKEN);
+				slog(SLOG_ERROR, "timeline %s: the write log cannot be cut back; timeline broken",
+					 tl->hex);
+			}
+		}
 		goto out;
 	}
 	if (req->tag == PROTO_RESET_UNLOGGED)

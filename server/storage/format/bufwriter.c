@@ -246,6 +246,18 @@ bw_appended(const struct bufwriter *bw)
 	return atomic_load(&((struct bufwriter *) bw)->appended_pub);
 }
 
+size_t
+bw_room(const struct bufwriter *bw)
+{
+	return bw->ringsize - (size_t) (bw->appended - atomic_load(&((struct bufwriter *) bw)->written));
+}
+
+size_t
+bw_capacity(const struct bufwriter *bw)
+{
+	return bw->ringsize;
+}
+
 uint64_t
 bw_written(const struct bufwriter *bw)
 {

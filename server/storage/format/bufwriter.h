@@ -23,8 +23,8 @@
  * log at INFO, never as an error.  No durability here: fdatasync is the
  * caller's.
  *
- * Threads: bw_append, bw_submit, bw_read and bw_close from the writer
- * thread only; bw_written, bw_failed, bw_appended from any thread.
+ * Threads: bw_append, bw_submit, bw_room, bw_read and bw_close from the
+ * writer thread only; bw_written, bw_failed, bw_appended from any thread.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +57,10 @@ extern int	bw_append(struct bufwriter *bw, const void *data, size_t len, uint64_
 extern void bw_submit(struct bufwriter *bw);
 
 extern uint64_t bw_appended(const struct bufwriter *bw);
+/* Bytes bw_append() takes now without STRATA_EBUSY (writer thread). */
+extern size_t bw_room(const struct bufwriter *bw);
+/* The most it can ever hold at once (the ring). */
+extern size_t bw_capacity(const struct bufwriter *bw);
 extern uint64_t bw_written(const struct bufwriter *bw);
 
 /*

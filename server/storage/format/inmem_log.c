@@ -26,8 +26,11 @@
 #include "value.h"
 
 #define LOG_MAGIC		"STRATAWL"
-#define LOG_VERSION		1
+#define LOG_VERSION		2
+#define LOG_VERSION_MIN	1		/* version 1: every record is a change of its own */
 #define REC_MAX			(INMEM_REC_OVERHEAD + VAL_MAX)
+#define REC_MORE		UINT32_C(0x80000000)	/* length word: the change goes on */
+#define REC_LEN(word)	((word) & ~REC_MORE)
 #define SIZE_DROPPED	UINT32_MAX
 
 static uint32_t
@@ -332,7 +335,7 @@ record_at(const uint8_t *b, uint64_t n)
 
 	if (n < 4)
 		return 0;
-	len = get_le32(b);
+	len = REC_LEN(get_le32(b));
 	return len >= INMEM_REC_OVERHEAD + VAL_HDR && len <= REC_MAX && len <= n &&
 		get_le32(b + len - 4) == strata_crc32c(b, len - 4);
 }
@@ -348,7 +351,7 @@ replay_record(int fd, uint8_t *rec, uint64_t off, uint64_t size)
 
 	if (off + 4 > size || pread(fd, rec, 4, (off_t) off) != 4)
 		return 0;
-	len = get_le32(rec);
+	len = REC_LEN(get_le32(rec));
 	if (len < 4 || len > REC_MAX || off + len > size ||
 		pread(fd, rec, len, (off_t) off) != (ssize_t) len || !record_at(rec, len))
 		return 0;
@@ -379,7 +382,7 @@ valid_record_after(int fd, uint64_t off, uint64_t size)
 		free(b);
 		return STRATA_EIO;
 	}
-	len = n >= 4 ? get_le32(b) : 0;
+	len = n >= 4 ? REC_LEN(get_le32(b)) : 0;
 	if (len >= INMEM_REC_OVERHEAD + VAL_HDR && len < n && record_at(b + len, n - len))
 		found = 1;
 	for (uint64_t p = 1; !found && p < RESYNC_WINDOW && p + INMEM_REC_OVERHEAD < n; p++)
@@ -404,6 +407,30 @@ all_zero_prefix(int fd, off_t len)
 	return 1;
 }
 
+/* The change replay is inside: where it started and the keys it added a version to. */
+struct replay_change
+{
+	uint64_t	start;			/* offset of its first record; 0: none open */
+	lsn_t		lsn;
+	lsn_t		max_lsn;		/* the log's max_lsn before it */
+	struct inmem_key **keys;
+	uint32_t	n;
+	uint32_t	cap;
+};
+
+static int
+grow_keys(struct replay_change *c)
+{
+	uint32_t	cap = c->cap ? c->cap * 2 : 64;
+	struct inmem_key **k = realloc(c->keys, cap * sizeof(*k));
+
+	if (k == NULL)
+		return STRATA_ENOMEM;
+	c->keys = k;
+	c->cap = cap;
+	return 0;
+}
+
 int
 inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timeline[16],
 			   lsn_t skip_below, int open_for_append, size_t bufsize,
@@ -412,8 +439,10 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	uint8_t		h[INMEM_HDR_SIZE];
 	uint8_t    *rec = NULL;
 	struct inmem *m = inmem_alloc(path);
+	struct replay_change chg = {0};
 	struct stat st;
 	uint64_t	off;
+	uint32_t	version;
 	int			err;
 
 	if (m == NULL)
@@ -452,9 +481,10 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 		err = STRATA_ECORRUPT;
 		goto fail;
 	}
-	if (get_le32(h + 8) != LOG_VERSION)
+	version = get_le32(h + 8);
+	if (version < LOG_VERSION_MIN || version > LOG_VERSION)
 	{
-		slog(SLOG_ERROR, "write log \"%s\" has unsupported version %u", path, get_le32(h + 8));
+		slog(SLOG_ERROR, "write log \"%s\" has unsupported version %u", path, version);
 		err = STRATA_EVERSION;
 		goto fail;
 	}
@@ -477,7 +507,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	{
 		uint32_t	len;
 		lsn_t		lsn;
-		struct inmem_key *k;
+		int			more;
 
 		if ((len = replay_record(m->fd, rec, off, (uint64_t) st.st_size)) == 0)
 		{
@@ -506,30 +536,78 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 			slog(SLOG_WARNING, "write log \"%s\": torn record at offset %llu of %llu (the end "
 				 "of a write cut short by a crash); cutting the log there", path,
 				 (unsigned long long) off, (unsigned long long) st.st_size);
-			if (fio_ftruncate(m->fd, off) != 0 || fio_fdatasync(m->fd) != 0)
-			{
-				slog(SLOG_ERROR, "could not truncate write log \"%s\": %m", path);
-				err = STRATA_EIO;
-				goto fail;
-			}
 			break;
 		}
 		lsn = get_le64(rec + 22);
+		more = version >= 2 && (get_le32(rec) & REC_MORE) != 0;
+		if (chg.start != 0 && lsn != chg.lsn)
+		{
+			/* I7: one LSN per change; anything else was not written by us */
+			slog(SLOG_ERROR, "write log \"%s\": record at offset %llu has LSN %llX inside a "
+				 "change at LSN %llX", path, (unsigned long long) off,
+				 (unsigned long long) lsn, (unsigned long long) chg.lsn);
+			err = STRATA_ECORRUPT;
+			goto fail;
+		}
+		if (chg.start == 0)
+		{
+			chg.start = off;
+			chg.lsn = lsn;
+			chg.max_lsn = m->max_lsn;
+			chg.n = 0;
+		}
 		if (lsn >= skip_below)
 		{
+			struct inmem_key *k;
+
+			if (chg.n == chg.cap && grow_keys(&chg) != 0)
+			{
+				err = STRATA_ENOMEM;
+				goto fail;
+			}
 			if ((k = get_key(m, rec + 4)) == NULL ||
 				push_version(k, lsn, off, rec + INMEM_REC_HDR, len - INMEM_REC_OVERHEAD) != 0)
 			{
 				err = STRATA_ENOMEM;
 				goto fail;
 			}
+			chg.keys[chg.n++] = k;
 			atomic_store_explicit(&k->v[k->n - 1].checked, 1, memory_order_relaxed);
 			m->nversions++;
 			if (lsn > m->max_lsn)
 				m->max_lsn = m->visible_max_lsn = lsn;
 		}
 		off += len;
+		if (!more)
+			chg.start = 0;		/* the change is whole */
 	}
+	if (chg.start != 0)
+	{
+		/*
+		 * The crash came in the middle of a change: none of it was
+		 * acknowledged, and a part of it must never be seen (a DROP
+		 * DATABASE with some forks gone), so all of it goes.
+		 */
+		slog(SLOG_WARNING, "write log \"%s\": the change at offset %llu (LSN %llX) is "
+			 "incomplete (cut short by a crash); cutting the log there", path,
+			 (unsigned long long) chg.start, (unsigned long long) chg.lsn);
+		while (chg.n > 0)
+		{
+			chg.keys[--chg.n]->n--;
+			m->nversions--;
+		}
+		m->max_lsn = m->visible_max_lsn = chg.max_lsn;
+		off = chg.start;
+	}
+	if (off < (uint64_t) st.st_size &&
+		(fio_ftruncate(m->fd, off) != 0 || fio_fdatasync(m->fd) != 0))
+	{
+		slog(SLOG_ERROR, "could not truncate write log \"%s\": %m", path);
+		err = STRATA_EIO;
+		goto fail;
+	}
+	free(chg.keys);
+	chg.keys = NULL;
 	m->end = m->visible = off;
 	free(rec);
 	rec = NULL;
@@ -552,6 +630,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 
 fail:
 	free(rec);
+	free(chg.keys);
 	inmem_free(m, 0);
 	return err;
 }
@@ -601,7 +680,7 @@ inmem_free(struct inmem *m, int unlink_file)
 
 int
 inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
-			 const uint8_t *val, uint32_t vlen, uint64_t *end_off)
+			 const uint8_t *val, uint32_t vlen, int more, uint64_t *end_off)
 {
 	uint8_t		rec[REC_MAX];
 	uint32_t	len = INMEM_REC_OVERHEAD + vlen;
@@ -623,7 +702,7 @@ inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
 	}
 	if ((k = get_key(m, key)) == NULL)
 		return STRATA_ENOMEM;
-	put_le32(rec, len);
+	put_le32(rec, more ? len | REC_MORE : len);
 	memcpy(rec + 4, key, KEY_SIZE);
 	put_le64(rec + 22, lsn);
 	memcpy(rec + INMEM_REC_HDR, val, vlen);
@@ -641,6 +720,7 @@ inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
 	}
 	m->pend[m->npend].k = k;
 	m->pend[m->npend].idx = k->n - 1;
+	m->pend[m->npend].last = !more;
 	m->npend++;
 	m->nversions++;
 	m->end = off + len;
@@ -655,23 +735,37 @@ inmem_publish(struct inmem *m, uint64_t upto, inmem_publish_fn cb, void *arg)
 {
 	if (upto > m->end)
 		upto = m->end;
-	if (upto > m->visible)
-		m->visible = upto;
+	/* whole changes only: a reader never sees a part of one (I7) */
 	while (m->npub < m->npend)
 	{
-		const struct inmem_key *k = m->pend[m->npub].k;
-		const struct inmem_version *v = &k->v[m->pend[m->npub].idx];
+		uint32_t	last = m->npub;
+		const struct inmem_version *lv;
 
-		if (rec_end(v) > m->visible)
-			break;				/* not all of it written yet (a split or partial write) */
-		if (v->lsn > m->visible_max_lsn)
-			m->visible_max_lsn = v->lsn;
-		if (cb)
-			cb(k, v, arg);
-		m->npub++;
+		while (last < m->npend && !m->pend[last].last)
+			last++;
+		if (last == m->npend)
+			break;				/* still being appended */
+		lv = &m->pend[last].k->v[m->pend[last].idx];
+		if (rec_end(lv) > upto)
+			break;				/* not all of it written yet */
+		m->visible = rec_end(lv);
+		for (; m->npub <= last; m->npub++)
+		{
+			const struct inmem_key *k = m->pend[m->npub].k;
+			const struct inmem_version *v = &k->v[m->pend[m->npub].idx];
+
+			if (v->lsn > m->visible_max_lsn)
+				m->visible_max_lsn = v->lsn;
+			if (cb)
+				cb(k, v, arg);
+		}
 	}
 	if (m->npub == m->npend)
+	{
 		m->npub = m->npend = 0;
+		if (upto > m->visible)
+			m->visible = upto;
+	}
 }
 
 int
@@ -774,7 +868,7 @@ inmem_value(struct inmem *m, const struct inmem_version *v, uint8_t *buf, const 
 		*val = buf;
 		crc = crcbuf;
 	}
-	if (get_le32(hdr) != len ||
+	if (REC_LEN(get_le32(hdr)) != len ||
 		(!atomic_load_explicit(&v->checked, memory_order_relaxed) &&
 		 get_le32(crc) != record_crc(hdr, *val, v->vlen)))
 	{

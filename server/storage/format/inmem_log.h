@@ -7,19 +7,24 @@
  *
  * File TIMELINE_DIR/log-<16 hex digits of lsn_start>, little-endian:
  *	header, 64 bytes:
- *	  0 8 magic "STRATAWL", 8 4 version (1), 12 4 header length (64),
+ *	  0 8 magic "STRATAWL", 8 4 version (2), 12 4 header length (64),
  *	  16 16 tenant id, 32 16 timeline id, 48 8 lsn_start, 56 4 zero,
  *	  60 4 CRC-32C of bytes 0..59
  *	records:
- *	  0 4 record length (all fields), 4 18 key (key.h, big-endian),
+ *	  0 4 record length (all fields; bit 31: "more", another record of
+ *	  the same change follows), 4 18 key (key.h, big-endian),
  *	  22 8 LSN, 30 n value (value.h: kind, will_init, payload),
  *	  30+n 4 CRC-32C of bytes 0..29+n
+ *	A change (one request: a DROP DATABASE's forks, an EXTEND and its
+ *	holes) is its records in a row at one LSN (I7), all but the last with
+ *	"more"; it is readable, and replayed, only whole.  Version 1 logs (no
+ *	"more" bit) are still read: each of their records is a change.
  * A log is created under "<name>.tmp", its header written and fdatasynced,
  * then renamed to its name (never over an existing one) and the directory
  * fsynced: a log under its own name always has a durable header.  Replay
  * (inmem_open_log) indexes records in order and cuts the file at the first
  * short, oversized or CRC-failing record (a torn tail, logged with file and
- * offset).  A bad header refuses to open, except that the newest log
+ * offset), and back to the start of a change the tail leaves incomplete.  A bad header refuses to open, except that the newest log
  * shorter than a header and all zeros (left by versions that created the
  * file before writing its header) is removed: it cannot hold a record.
  *
@@ -98,6 +103,7 @@ struct inmem_pend
 {
 	struct inmem_key *k;
 	uint32_t	idx;			/* of the version in k->v */
+	uint8_t		last;			/* the last record of its change */
 };
 
 struct inmem
@@ -169,17 +175,20 @@ extern void inmem_ref(struct inmem *m);
 extern void inmem_unref(struct inmem *m);
 
 /*
- * Append one version (loop thread, OPEN only).  STRATA_EBUSY: the writer
- * has no buffer space now; retry after its notify.  *end_off is the end of
- * the record in the file (the ack waits until it is visible).
+ * Append one version (loop thread, OPEN only).  more: further records of
+ * the same change (same LSN) follow; the change becomes readable, and
+ * survives replay, only as a whole.  STRATA_EBUSY: the writer has no
+ * buffer space now; retry after its notify.  *end_off is the end of the
+ * record in the file (the ack waits until it is visible).
  */
 extern int	inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
-						 const uint8_t *val, uint32_t vlen, uint64_t *end_off);
+						 const uint8_t *val, uint32_t vlen, int more, uint64_t *end_off);
 
 /*
- * Make versions below upto readable (upto <= written).  Calls cb for each
- * newly readable version (the timeline applies size entries); clears the
- * pending list once all are readable.
+ * Make the changes wholly below upto readable (upto <= written): visible
+ * ends at the last whole change.  Calls cb for each newly readable version
+ * (the timeline applies size entries); clears the pending list once all
+ * are readable.
  */
 typedef void (*inmem_publish_fn) (const struct inmem_key *k, const struct inmem_version *v,
 								  void *arg);

@@ -179,6 +179,55 @@ START_TEST(test_write_read_restart)
 END_TEST
 
 /*
+ * A change goes into the writer's ring whole or not at all (issue 12, 9):
+ * with the ring full, tl_prepare appends nothing and answers STRATA_EBUSY
+ * with a ticket to wait for, instead of waiting for the writer itself.
+ */
+START_TEST(test_full_ring_is_busy)
+{
+	struct tl_conf c = small_conf();
+	struct registry *reg = open_reg(&c);
+	struct timeline *tl = registry_timeline(reg, TENANT, TL1);
+	uint8_t		page[PROTO_PAGE_SIZE];
+	struct proto_req req;
+	uint64_t	ticket = 0;
+	uint64_t	end;
+	lsn_t		lsn;
+	int			err = 0;
+	int			n;
+
+	ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 100, NULL, NULL), 0);
+	memset(&req, 0, sizeof(req));
+	req.tag = PROTO_EXTEND;
+	req.rel = rel_of(0);
+	req.page = page;
+	/* the ring is 2 x 16 KiB: a few pages fill it (nothing is submitted) */
+	for (n = 0; n < 100; n++)
+	{
+		fill_page(page, (uint32_t) n);
+		req.blk = (uint32_t) n;
+		req.request_lsn = 200 + (lsn_t) n;
+		end = tl->open->end;
+		if ((err = tl_prepare(tl, &req, &lsn, &ticket)) != 0)
+			break;
+	}
+	ck_assert_int_eq(err, STRATA_EBUSY);
+	ck_assert_int_lt(n, 10);
+	ck_assert_uint_eq(tl->open->end, end);	/* nothing of it appended */
+	ck_assert_uint_ne(ticket, 0);
+	ck_assert_int_eq(tl_ticket_status(tl, ticket), 0);
+	/* once what is in the ring is written, the ticket says so and it fits */
+	ck_assert_int_eq(tl_wait(tl), 0);
+	ck_assert_int_eq(tl_ticket_status(tl, ticket), 1);
+	ck_assert_int_eq(tl_prepare(tl, &req, &lsn, &ticket), 0);
+	ck_assert_int_eq(tl_wait(tl), 0);
+	ck_assert_int_eq(tl_getpage(tl, &req.rel, (uint32_t) n, LSN_MAX, page), 0);
+	ck_assert_uint_eq(get_le32(page), (uint32_t) n);
+	registry_close(reg, 0);
+}
+END_TEST
+
+/*
  * A crash while a new write log was being created (issue 12, 1): earlier
  * versions created the file before writing its header, so a kill -9 there
  * left an empty newest log and the next start found the timeline broken.
@@ -911,6 +960,7 @@ check_timeline_suite(void)
 	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_write_read_restart);
+	tcase_add_test(tc, test_full_ring_is_busy);
 	tcase_add_test(tc, test_interrupted_log_creation);
 	tcase_add_test(tc, test_short_log_is_corrupt);
 	tcase_add_test(tc, test_failed_sync_is_sticky);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "checksum.h"
 #include "inmem_log.h"
 #include "strata_err.h"
 #include "testutil.h"
@@ -82,16 +84,23 @@ create_log(void)
 	return m;
 }
 
+/* more: another record of the same change follows */
 static uint64_t
-append_page(struct inmem *m, uint32_t blk, lsn_t lsn)
+append_rec(struct inmem *m, uint32_t blk, lsn_t lsn, int more)
 {
 	uint8_t		key[KEY_SIZE];
 	uint8_t		val[VAL_MAX];
 	uint64_t	end;
 
 	make_key(blk, key);
-	ck_assert_int_eq(inmem_append(m, key, lsn, val, make_page(blk, lsn, val), &end), 0);
+	ck_assert_int_eq(inmem_append(m, key, lsn, val, make_page(blk, lsn, val), more, &end), 0);
 	return end;
+}
+
+static uint64_t
+append_page(struct inmem *m, uint32_t blk, lsn_t lsn)
+{
+	return append_rec(m, blk, lsn, 0);
 }
 
 /* The newest readable version of blk at lsn matches; -1 if none is readable. */
@@ -373,6 +382,116 @@ START_TEST(test_replay_refuses_corrupt_middle)
 }
 END_TEST
 
+
+/*
+ * A change of several records (a DROP DATABASE's forks, an EXTEND with its
+ * holes) is readable only whole, and a cut after a failed write takes all
+ * of it (issue 12, 8): never a part of a change for readers.
+ */
+START_TEST(test_change_visible_whole)
+{
+	struct inmem *m = create_log();
+	uint64_t	a = append_page(m, 1, 0x200);
+	uint64_t	b1 = append_rec(m, 2, 0x210, 1);
+	uint64_t	b2 = append_rec(m, 3, 0x210, 1);
+	uint64_t	b3 = append_rec(m, 4, 0x210, 0);
+
+	(void) b1;
+	wait_written(m);
+	/* written up to inside the change: only the change before it is readable */
+	inmem_publish(m, b2, NULL, NULL);
+	ck_assert_uint_eq(m->visible, a);
+	ck_assert_int_eq(check_page(m, 1, LSN_MAX, 0x200), 0);
+	ck_assert_int_eq(check_page(m, 2, LSN_MAX, 0x210), -1);
+	ck_assert_int_eq(check_page(m, 3, LSN_MAX, 0x210), -1);
+	/* the write failed there: the cut takes the whole change */
+	ck_assert_int_eq(inmem_cut(m, m->visible), 0);
+	ck_assert_uint_eq(m->end, a);
+	ck_assert_uint_eq(m->nversions, 1);
+	ck_assert_int_eq(file_size(m->path), (off_t) a);
+	/* again, and this time all of it is written */
+	(void) append_rec(m, 2, 0x220, 1);
+	(void) append_rec(m, 3, 0x220, 1);
+	b3 = append_rec(m, 4, 0x220, 0);
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	ck_assert_uint_eq(m->visible, b3);
+	for (uint32_t blk = 2; blk <= 4; blk++)
+		ck_assert_int_eq(check_page(m, blk, LSN_MAX, 0x220), 0);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/* A crash inside a change: replay drops the whole change, keeps the rest. */
+START_TEST(test_replay_drops_incomplete_change)
+{
+	for (int torn = 0; torn < 2; torn++)
+	{
+		struct inmem *m = create_log();
+		struct inmem *r;
+		uint64_t	a = append_page(m, 1, 0x200);
+		uint64_t	end;
+
+		(void) append_rec(m, 2, 0x210, 1);
+		end = append_rec(m, 3, 0x210, 1);	/* the crash: its last record never came */
+		wait_written(m);
+		if (torn)
+			ck_assert_int_eq(truncate(m->path, (off_t) (end - 100)), 0);
+		ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL,
+										&r), 0);
+		ck_assert_uint_eq(r->nversions, 1);
+		ck_assert_uint_eq(r->max_lsn, 0x200);
+		ck_assert_int_eq(check_page(r, 1, LSN_MAX, 0x200), 0);
+		ck_assert_int_eq(check_page(r, 2, LSN_MAX, 0x210), -1);
+		ck_assert_int_eq(file_size(m->path), (off_t) a);
+		inmem_free(r, 0);
+		inmem_free(m, 1);
+	}
+}
+END_TEST
+
+/* Records of one change at different LSNs were not written by us. */
+START_TEST(test_replay_refuses_change_lsn_mismatch)
+{
+	struct inmem *m = create_log();
+	struct inmem *r = NULL;
+
+	(void) append_rec(m, 2, 0x210, 1);
+	(void) append_rec(m, 3, 0x211, 0);
+	wait_written(m);
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r),
+					 STRATA_ECORRUPT);
+	ck_assert_ptr_null(r);
+	inmem_free(m, 1);
+}
+END_TEST
+
+/* Version 1 logs (before changes were marked) are still replayed. */
+START_TEST(test_replay_version_1)
+{
+	struct inmem *m = create_log();
+	struct inmem *r;
+	uint8_t		h[INMEM_HDR_SIZE];
+	FILE	   *f;
+
+	(void) append_page(m, 1, 0x200);
+	(void) append_page(m, 2, 0x210);
+	wait_written(m);
+	ck_assert_ptr_nonnull(f = fopen(m->path, "r+b"));
+	ck_assert_uint_eq(fread(h, 1, sizeof(h), f), sizeof(h));
+	put_le32(h + 8, 1);
+	put_le32(h + 60, strata_crc32c(h, 60));
+	ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+	ck_assert_uint_eq(fwrite(h, 1, sizeof(h), f), sizeof(h));
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->nversions, 2);
+	ck_assert_int_eq(check_page(r, 2, LSN_MAX, 0x210), 0);
+	inmem_free(r, 0);
+	inmem_free(m, 1);
+}
+END_TEST
+
 Suite *
 check_inmem_log_suite(void)
 {
@@ -390,6 +509,10 @@ check_inmem_log_suite(void)
 	tcase_add_test(tc, test_replay_cuts_torn_tail);
 	tcase_add_test(tc, test_replay_cuts_zero_tail);
 	tcase_add_test(tc, test_replay_refuses_corrupt_middle);
+	tcase_add_test(tc, test_change_visible_whole);
+	tcase_add_test(tc, test_replay_drops_incomplete_change);
+	tcase_add_test(tc, test_replay_refuses_change_lsn_mismatch);
+	tcase_add_test(tc, test_replay_version_1);
 	suite_add_tcase(s, tc);
 	return s;
 }
