@@ -164,9 +164,6 @@ tl_shutdown(struct timeline *tl, int cancel)
 		struct inmem *m = tl->open;
 		int			err;
 
-		pthread_mutex_lock(&tl->lock);
-		tl->open = NULL;
-		pthread_mutex_unlock(&tl->lock);
 		if (m->bw)
 		{
 			err = bw_close(m->bw, cancel);
@@ -174,12 +171,12 @@ tl_shutdown(struct timeline *tl, int cancel)
 			if (err == STRATA_ECANCELLED)
 				slog(SLOG_INFO, "timeline %s: unwritten changes abandoned at shutdown", tl->hex);
 		}
-		if (fio_fdatasync(m->fd) != 0)
-		{
-			slog(SLOG_ERROR, "timeline %s: fdatasync of write log \"%s\" at shutdown failed: %m",
-				 tl->hex, m->path);
-			atomic_store(&tl->sync_err, STRATA_EIO);
-		}
+		/* every log, and the names freezes put in place: a clean stop leaves them durable */
+		if (tl_sync(tl) != 0)
+			slog(SLOG_ERROR, "timeline %s: syncing the write logs at shutdown failed", tl->hex);
+		pthread_mutex_lock(&tl->lock);
+		tl->open = NULL;
+		pthread_mutex_unlock(&tl->lock);
 		inmem_unref(m);
 	}
 	atomic_store(&tl->state, TL_STOPPED);
@@ -304,11 +301,11 @@ tl_open_dir(struct timeline *tl, const struct manifest *mf)
 		snprintf(path, sizeof(path), "%s/%s", tl->dir, logs[i]);
 		err = inmem_open_log(path, tl->tenant_id, tl->id, tl->disk_consistent_lsn, last,
 							 tl->conf.bufsize, tl_writer_notify, tl, &m);
-		if (err == STRATA_ENOTFOUND && last)
+		if (err == STRATA_ENOTFOUND)
 		{
-			/* an interrupted creation, removed: tl_finish_open starts anew */
+			/* it held nothing and is gone; the newest: tl_finish_open starts anew */
 			err = 0;
-			break;
+			continue;
 		}
 		if (err != 0)
 			break;

@@ -161,6 +161,8 @@ struct timeline
 	lsn_t		disk_consistent_lsn;
 	lsn_t		gc_cutoff;
 	struct lsntime lsntime;		/* LSN by wall-clock time, for pitr_seconds */
+	struct inmem *spare;		/* the next freeze's write log, made by the bg thread */
+	int			freeze_wanted;	/* a freeze found no spare: wake the loop when there is one */
 	int			bg_wake;
 	int			bg_stop;
 	int			bg_force_compact;

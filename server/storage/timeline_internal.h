@@ -73,8 +73,13 @@ extern void tl_wait_writer(struct timeline *tl, uint64_t target);
 extern void tl_writer_notify(void *arg);
 
 /* freezing and the background thread (tl_background.c), loop thread */
-/* Freeze the open layer when due (force: if not empty) and the writer is idle. */
-extern void tl_maybe_freeze(struct timeline *tl, int force);
+/*
+ * Freeze the open layer when due (force: if not empty) and the writer is
+ * idle.  0: frozen, or nothing due; STRATA_EBUSY: the writer is not idle;
+ * STRATA_EWOULDBLOCK: no spare log yet (the bg thread makes one and the
+ * progress event comes again); else the freeze failed (nothing changed).
+ */
+extern int	tl_maybe_freeze(struct timeline *tl, int force);
 /* After writer progress: freeze if due and release waiting checkpoints. */
 extern void tl_bg_progress(struct timeline *tl);
 /* The loop's event for answered background rounds (tl_request_work()). */

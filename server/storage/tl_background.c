@@ -48,46 +48,69 @@ enqueue_work(struct timeline *tl, struct bg_waiter *w)
 }
 
 
-void
+int
 tl_maybe_freeze(struct timeline *tl, int force)
 {
 	struct inmem *m = tl->open;
 	struct inmem *next;
+	struct inmem *spare;
 	lsn_t		end;
 	int			err;
 
 	if (m == NULL || m->bw == NULL || atomic_load(&tl->state) != TL_ACTIVE)
-		return;
+		return 0;
 	if (m->nversions == 0)
-		return;
+		return 0;
 	if (!force && m->end < tl->conf.freeze_bytes &&
 		(tl->open_since == 0 || (uint64_t) time(NULL) < tl->open_since + tl->conf.freeze_seconds))
-		return;
+		return 0;
 	/* only an idle writer: everything appended is acknowledged */
 	if (bw_written(m->bw) < m->end || m->visible < m->end)
-		return;
+		return STRATA_EBUSY;
+
+	/*
+	 * The new write log is the spare the bg thread made, so nothing here
+	 * waits for the disk (no fdatasync or directory fsync on the loop).
+	 * Without one yet, the bg thread makes it and wakes the loop again.
+	 */
+	pthread_mutex_lock(&tl->lock);
+	spare = tl->spare;
+	tl->spare = NULL;
+	if (spare == NULL)
+	{
+		tl->freeze_wanted = 1;
+		tl->bg_wake = 1;
+		pthread_cond_broadcast(&tl->cv);
+	}
+	pthread_mutex_unlock(&tl->lock);
+	if (spare == NULL)
+		return STRATA_EWOULDBLOCK;
 	end = m->max_lsn + 1;
-	if ((err = inmem_create(tl->dir, tl->tenant_id, tl->id, end, tl->conf.bufsize,
-							tl_writer_notify, tl, &next)) != 0)
+	if ((err = inmem_freeze_into(m, end, spare, tl->tenant_id, tl->id, &next)) != 0)
 	{
 		slog(SLOG_WARNING, "timeline %s: could not start a new write log: %s; not freezing",
 			 tl->hex, strata_strerror(err));
-		return;
+		pthread_mutex_lock(&tl->lock);
+		tl->bg_wake = 1;		/* for a new spare */
+		pthread_cond_broadcast(&tl->cv);
+		pthread_mutex_unlock(&tl->lock);
+		return err;
 	}
-	if ((err = inmem_freeze(m, end)) != 0)
-		slog(SLOG_WARNING, "timeline %s: closing the frozen writer: %s", tl->hex,
-			 strata_strerror(err));
 	if (tl_modify_snapshot(tl, m, next, NULL, NULL, 0, NULL, 0) != 0)
 	{
 		/*
-		 * Out of memory: nothing changed, m stays open.  Its writer is
-		 * closed, so the timeline cannot take writes: stop serving.
+		 * Out of memory: m cannot join the snapshot, so its versions
+		 * cannot be read here any more: stop serving.  Its log stays on
+		 * disk for the next start's replay.
 		 */
 		slog(SLOG_ERROR, "timeline %s: out of memory freezing the open layer; timeline broken",
 			 tl->hex);
 		atomic_store(&tl->state, TL_BROKEN);
-		inmem_free(next, 1);
-		return;
+		pthread_mutex_lock(&tl->lock);
+		tl->open = next;
+		pthread_mutex_unlock(&tl->lock);
+		inmem_unref(m);
+		return STRATA_ENOMEM;
 	}
 	tl->open_since = 0;
 	slog(SLOG_DEBUG, "timeline %s: froze the open layer at %llX (%llu bytes)", tl->hex,
@@ -96,6 +119,40 @@ tl_maybe_freeze(struct timeline *tl, int force)
 	tl->bg_wake = 1;
 	pthread_cond_broadcast(&tl->cv);
 	pthread_mutex_unlock(&tl->lock);
+	return 0;
+}
+
+/*
+ * bg thread, with tl->lock held: make the next freeze's spare log if
+ * there is none (the lock is dropped meanwhile), and wake the loop if a
+ * freeze waits for it.  A failure (a full disk) is retried next round.
+ */
+static int
+make_spare(struct timeline *tl)
+{
+	struct inmem *spare = NULL;
+	int			err;
+
+	if (tl->spare != NULL || tl->bg_stop || atomic_load(&tl->state) != TL_ACTIVE)
+		return 0;
+	pthread_mutex_unlock(&tl->lock);
+	err = inmem_create_spare(tl->dir, tl->tenant_id, tl->id, &spare);
+	pthread_mutex_lock(&tl->lock);
+	if (err != 0)
+	{
+		slog(SLOG_WARNING, "timeline %s: could not prepare the next write log: %s; "
+			 "trying again", tl->hex, strata_strerror(err));
+		return err;
+	}
+	tl->spare = spare;
+	pthread_cond_broadcast(&tl->cv);	/* tl_checkpoint may wait for it */
+	if (tl->freeze_wanted)
+	{
+		tl->freeze_wanted = 0;
+		if (tl->progress_ev)
+			event_active(tl->progress_ev, EV_READ, 0);
+	}
+	return 0;
 }
 
 /*
@@ -200,6 +257,15 @@ bg_main(void *arg)
 		uint64_t	now_ms;
 		int			err = 0;
 
+		if (make_spare(tl) != 0 && tl->freeze_wanted && !tl->bg_stop)
+		{
+			/* a freeze waits for it: try again soon (a full disk) */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			(void) pthread_cond_timedwait(&tl->cv, &tl->lock, &ts);
+		}
+		if (tl->bg_stop)
+			break;
 		have_frozen = tl->snap->nfrozen > 0;
 		if (!tl->bg_wake && !have_frozen && !tl->bg_force_compact && !tl->bg_force_gc)
 		{
@@ -311,7 +377,19 @@ tl_checkpoint(struct timeline *tl)
 		if (tl->progress_cb)
 			tl->progress_cb(tl, tl->progress_arg);
 	}
-	tl_maybe_freeze(tl, 1);
+	/* the open layer must be frozen for the round to flush it */
+	while ((err = tl_maybe_freeze(tl, 1)) == STRATA_EWOULDBLOCK)
+	{
+		pthread_mutex_lock(&tl->lock);
+		while (tl->spare == NULL && !tl->bg_stop && tl->bg_running)
+			pthread_cond_wait(&tl->cv, &tl->lock);
+		err = tl->spare == NULL ? STRATA_ESHUTDOWN : 0;
+		pthread_mutex_unlock(&tl->lock);
+		if (err != 0)
+			return err;
+	}
+	if (err != 0)
+		return err;
 	if ((err = bg_round(tl, 0, 0)) != 0)
 		return err;
 	return 0;
@@ -358,6 +436,11 @@ tl_bg_stop(struct timeline *tl)
 	{
 		pthread_join(tl->bg, NULL);
 		tl->bg_running = 0;
+	}
+	if (tl->spare)
+	{
+		inmem_free(tl->spare, 1);
+		tl->spare = NULL;
 	}
 	while (tl->ckpt_waiters)
 	{

@@ -568,10 +568,10 @@ tl_sync(struct timeline *tl)
 		err = STRATA_EIO;
 	}
 	for (uint32_t i = 0; i < n && err == 0; i++)
-		if (fio_fdatasync(logs[i]->fd) != 0)
+		if (inmem_sync(logs[i]) != 0)
 		{
-			slog(SLOG_ERROR, "timeline %s: fdatasync of write log \"%s\" failed: %m",
-				 tl->hex, logs[i]->path);
+			slog(SLOG_ERROR, "timeline %s: sync of write log \"%s\" failed", tl->hex,
+				 logs[i]->path);
 			err = STRATA_EIO;
 		}
 	for (uint32_t i = 0; i < n; i++)

@@ -103,11 +103,12 @@ flush_main(void *p)
 	pthread_mutex_lock(&bw->mu);
 	for (;;)
 	{
-		uint64_t	from = atomic_load(&bw->written);
+		uint64_t	from;
 		uint64_t	to;
 		int			e;
 
-		while (bw->submitted == from && !bw->stopping)
+		/* read again after every wait: bw_retarget may have moved it */
+		while ((from = atomic_load(&bw->written)) == bw->submitted && !bw->stopping)
 			pthread_cond_wait(&bw->cv, &bw->mu);
 		if (bw->stopping == 2 || (bw->stopping && bw->submitted == from))
 			break;
@@ -244,6 +245,28 @@ uint64_t
 bw_appended(const struct bufwriter *bw)
 {
 	return atomic_load(&((struct bufwriter *) bw)->appended_pub);
+}
+
+int
+bw_retarget(struct bufwriter *bw, int fd, uint64_t start_off, const char *name)
+{
+	int			err = 0;
+
+	pthread_mutex_lock(&bw->mu);
+	if (bw->submitted != bw->appended || atomic_load(&bw->written) != bw->appended ||
+		atomic_load(&bw->failed) != 0 || bw->stopping)
+		err = STRATA_EBUSY;
+	else
+	{
+		/* the flush thread reads these only after taking a range under mu */
+		bw->fd = fd;
+		snprintf(bw->name, sizeof(bw->name), "%s", name);
+		bw->base = bw->appended = bw->submitted = start_off;
+		atomic_store(&bw->written, start_off);
+		atomic_store(&bw->appended_pub, start_off);
+	}
+	pthread_mutex_unlock(&bw->mu);
+	return err;
 }
 
 size_t

@@ -69,6 +69,13 @@ extern uint64_t bw_written(const struct bufwriter *bw);
  */
 extern int	bw_failed(const struct bufwriter *bw, int *attempts);
 
+/*
+ * Go on appending to another file at start_off (writer thread), with no
+ * thread started or stopped: only while idle (everything appended is
+ * written, no failure), else STRATA_EBUSY and nothing changed.
+ */
+extern int	bw_retarget(struct bufwriter *bw, int fd, uint64_t start_off, const char *name);
+
 /* Copy [off, off + len) into buf, from the ring if still there, else pread. */
 extern int	bw_read(struct bufwriter *bw, uint64_t off, void *buf, size_t len);
 

@@ -31,6 +31,8 @@
 #define REC_MAX			(INMEM_REC_OVERHEAD + VAL_MAX)
 #define REC_MORE		UINT32_C(0x80000000)	/* length word: the change goes on */
 #define REC_LEN(word)	((word) & ~REC_MORE)
+#define SPARE_START		LSN_MAX	/* a spare's placeholder header: no log starts there */
+#define SPARE_NAME		"spare-%llu.tmp"	/* removed at load like every .tmp */
 #define SIZE_DROPPED	UINT32_MAX
 
 static uint32_t
@@ -249,6 +251,7 @@ inmem_alloc(const char *path)
 	m->fd = -1;
 	m->lsn_end = LSN_MAX;
 	atomic_init(&m->refs, 1);
+	atomic_init(&m->name_durable, 1);
 	return m;
 }
 
@@ -305,6 +308,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 		goto fail;
 	}
 	m->end = m->visible = INMEM_HDR_SIZE;
+	atomic_store(&m->name_durable, 1);
 	m->bufsize = bufsize;
 	m->notify = notify;
 	m->notify_arg = arg;
@@ -322,6 +326,134 @@ fail_unlink:
 fail:
 	inmem_free(m, 0);
 	return err;
+}
+
+int
+inmem_create_spare(const char *dir, const uint8_t tenant[16], const uint8_t timeline[16],
+				   struct inmem **out)
+{
+	char		path[PATH_MAX];
+	uint8_t		h[INMEM_HDR_SIZE];
+	struct inmem *m;
+
+	static _Atomic uint64_t seq;
+
+	/*
+	 * A name of its own: the one before may still be on its way to its
+	 * log's name on the loop, so a shared name could be taken from under
+	 * it.  A leftover of an earlier process with the same name is an
+	 * EEXIST: take the next.
+	 */
+	if ((m = inmem_alloc("")) == NULL)
+		return STRATA_ENOMEM;
+	m->lsn_start = SPARE_START;
+	for (int tries = 0; tries < 100; tries++)
+	{
+		snprintf(path, sizeof(path), "%s/" SPARE_NAME, dir,
+				 (unsigned long long) atomic_fetch_add(&seq, 1));
+		m->fd = fio_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (m->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	snprintf(m->path, sizeof(m->path), "%s", path);
+	if (m->fd < 0)
+	{
+		int			err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+
+		slog(SLOG_ERROR, "could not create spare write log \"%s\": %m", path);
+		inmem_free(m, 0);
+		return err;
+	}
+
+	/*
+	 * The placeholder header is durable before the spare can become a
+	 * log, so the header sector of a renamed log always holds a header
+	 * with a valid CRC: the placeholder (nothing in the log was synced)
+	 * or the real one (written over it in one sector).
+	 */
+	encode_header(h, tenant, timeline, SPARE_START);
+	if (fio_pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fio_fdatasync(m->fd) != 0)
+	{
+		int			err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+
+		slog(SLOG_ERROR, "could not write spare write log \"%s\": %m", path);
+		inmem_free(m, 1);
+		return err;
+	}
+	m->end = m->visible = INMEM_HDR_SIZE;
+	atomic_store(&m->name_durable, 1);
+	map_file(m, INMEM_MAP_MAX);
+	*out = m;
+	return 0;
+}
+
+int
+inmem_freeze_into(struct inmem *m, lsn_t lsn_end, struct inmem *spare, const uint8_t tenant[16],
+				  const uint8_t timeline[16], struct inmem **out)
+{
+	char		path[PATH_MAX];
+	char	   *slash;
+	uint8_t		h[INMEM_HDR_SIZE];
+
+	if (m->state != INMEM_OPEN || m->bw == NULL || bw_written(m->bw) != m->end ||
+		bw_appended(m->bw) != m->end || bw_failed(m->bw, NULL) != 0)
+	{
+		inmem_free(spare, 1);
+		return STRATA_EBUSY;
+	}
+	snprintf(path, sizeof(path), "%s", spare->path);
+	if ((slash = strrchr(path, '/')) == NULL)
+	{
+		inmem_free(spare, 1);
+		return STRATA_EINVAL;
+	}
+	snprintf(slash + 1, sizeof(path) - (size_t) (slash + 1 - path), "log-%016llX",
+			 (unsigned long long) lsn_end);
+
+	/*
+	 * Into the kernel only: the next inmem_sync() of the new log makes
+	 * its header (fdatasync) and its name (directory fsync) durable, and
+	 * nothing in it is synced before that.
+	 */
+	encode_header(h, tenant, timeline, lsn_end);
+	if (fio_pwrite(spare->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h))
+	{
+		int			err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
+
+		slog(SLOG_ERROR, "could not write the header of write log \"%s\": %m", spare->path);
+		inmem_free(spare, 1);
+		return err;
+	}
+	if (fs_rename_noreplace(spare->path, path) != 0)
+	{
+		int			err = errno == EEXIST ? STRATA_EEXIST : errno == ENOSPC ? STRATA_ENOSPC :
+			STRATA_EIO;
+
+		slog(SLOG_ERROR, "could not rename write log \"%s\" to \"%s\": %m", spare->path, path);
+		inmem_free(spare, 1);
+		return err;
+	}
+	snprintf(spare->path, sizeof(spare->path), "%s", path);
+	atomic_store(&spare->name_durable, 0);
+	/* the writer is idle (checked above): it goes on in the new file */
+	if (bw_retarget(m->bw, spare->fd, INMEM_HDR_SIZE, spare->path) != 0)
+	{
+		slog(SLOG_ERROR, "write log \"%s\": the writer is not idle", m->path);
+		inmem_free(spare, 1);
+		return STRATA_EBUSY;
+	}
+	spare->bw = m->bw;
+	m->bw = NULL;
+	spare->lsn_start = lsn_end;
+	spare->bufsize = m->bufsize;
+	spare->notify = m->notify;
+	spare->notify_arg = m->notify_arg;
+	m->state = INMEM_FROZEN;
+	m->lsn_end = lsn_end;
+	inmem_publish(m, m->end, NULL, NULL);
+	m->npub = m->npend = 0;
+	*out = spare;
+	return 0;
 }
 
 /* How far past a bad record replay looks for a good one. */
@@ -496,6 +628,25 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 		goto fail;
 	}
 	m->lsn_start = get_le64(h + 48);
+	if (m->lsn_start == SPARE_START)
+	{
+		/*
+		 * A spare renamed into place whose real header never reached the
+		 * disk (a host crash): the first sync of a log writes its header,
+		 * so nothing in this one was ever synced, and a write not synced
+		 * may be lost in a host crash (md's contract).
+		 */
+		slog(SLOG_WARNING, "write log \"%s\" still has its placeholder header: it was never "
+			 "synced before a host crash; removing it", path);
+		if (fio_unlink(path) != 0)
+		{
+			slog(SLOG_ERROR, "could not remove write log \"%s\": %m", path);
+			err = STRATA_EIO;
+			goto fail;
+		}
+		err = STRATA_ENOTFOUND;
+		goto fail;
+	}
 	rec = malloc(REC_MAX);
 	if (rec == NULL)
 	{
@@ -833,6 +984,19 @@ inmem_sync(struct inmem *m)
 	{
 		slog(SLOG_ERROR, "could not fdatasync write log \"%s\": %m", m->path);
 		return STRATA_EIO;
+	}
+	if (!atomic_load(&m->name_durable))
+	{
+		char		dir[PATH_MAX];
+		char	   *slash;
+		int			err;
+
+		snprintf(dir, sizeof(dir), "%s", m->path);
+		if ((slash = strrchr(dir, '/')) != NULL)
+			*slash = '\0';
+		if ((err = fs_fsync_dir(dir)) != 0)
+			return err;
+		atomic_store(&m->name_durable, 1);
 	}
 	return 0;
 }

@@ -19,14 +19,22 @@
  *	holes) is its records in a row at one LSN (I7), all but the last with
  *	"more"; it is readable, and replayed, only whole.  Version 1 logs (no
  *	"more" bit) are still read: each of their records is a change.
- * A log is created under "<name>.tmp", its header written and fdatasynced,
- * then renamed to its name (never over an existing one) and the directory
- * fsynced: a log under its own name always has a durable header.  Replay
- * (inmem_open_log) indexes records in order and cuts the file at the first
- * short, oversized or CRC-failing record (a torn tail, logged with file and
- * offset), and back to the start of a change the tail leaves incomplete.  A bad header refuses to open, except that the newest log
+ * The first log of a timeline is created under "<name>.tmp", its header
+ * written and fdatasynced, then renamed to its name (never over an
+ * existing one) and the directory fsynced.  Later ones come from a spare
+ * the timeline's background thread prepares the same way, with a
+ * placeholder header (lsn_start LSN_MAX); a freeze, on the loop, writes
+ * the real header over it and renames it into place without waiting for
+ * the disk, and the log's first sync (inmem_sync) makes both durable.  So
+ * a log under its own name always has a header with a valid CRC on disk,
+ * and one still holding the placeholder was never synced.  Replay
+ * (inmem_open_log) indexes records in order and cuts the file at the
+ * first short, oversized or CRC-failing record (a torn tail, logged with
+ * file and offset), and back to the start of a change the tail leaves
+ * incomplete.  A bad header refuses to open, except that the newest log
  * shorter than a header and all zeros (left by versions that created the
- * file before writing its header) is removed: it cannot hold a record.
+ * file before writing its header) is removed, and so is a log with the
+ * placeholder header: neither can hold a synced record.
  *
  * Reads come from a read-only shared mapping of the file (no syscall, no
  * copy through a buffer), falling back to pread when it cannot be mapped.
@@ -142,6 +150,7 @@ struct inmem
 	 */
 	_Atomic int refs;
 	_Atomic int drop_file;		/* flushed: remove the log with the last ref */
+	_Atomic int name_durable;	/* 0: renamed into place, directory not yet fsynced */
 };
 
 /*
@@ -154,11 +163,33 @@ extern int	inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t
 						 struct inmem **out);
 
 /*
+ * A spare log for the next freeze (any thread but the loop: it waits for
+ * the disk): "<dir>/spare-N.tmp" (a name of its own) with a durable placeholder header,
+ * mapped, no writer.  ENOSPC, EIO.
+ */
+extern int	inmem_create_spare(const char *dir, const uint8_t tenant[16],
+							   const uint8_t timeline[16], struct inmem **out);
+
+/*
+ * Freeze m at lsn_end into a spare (loop thread, never waits for the
+ * disk): the spare gets its real header and its name (log-<lsn_end>) in
+ * the kernel, m's idle writer moves over to it, and *out is the new OPEN
+ * layer; its first inmem_sync() makes header and name durable.  The spare
+ * is consumed either way.  STRATA_EBUSY: m's writer is not idle or failed
+ * (nothing changed); EEXIST, ENOSPC, EIO (nothing changed).
+ */
+extern int	inmem_freeze_into(struct inmem *m, lsn_t lsn_end, struct inmem *spare,
+							  const uint8_t tenant[16], const uint8_t timeline[16],
+							  struct inmem **out);
+
+/*
  * Replay an existing log.  Versions below skip_below (already in layer
  * files) are not indexed.  The result is FROZEN unless open_for_append, in
  * which case appends continue after the last good record.
- * STRATA_ENOTFOUND (open_for_append only): the log was shorter than its
- * header and all zeros, an interrupted creation; it has been removed.
+ * STRATA_ENOTFOUND: the log held nothing and has been removed: shorter
+ * than its header and all zeros, an interrupted creation (newest log
+ * only), or a spare's placeholder header (a host crash before its first
+ * sync).
  */
 extern int	inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timeline[16],
 						   lsn_t skip_below, int open_for_append, size_t bufsize,
@@ -204,7 +235,7 @@ extern int	inmem_cut(struct inmem *m, uint64_t off);
 /* OPEN -> FROZEN: waits for the writer (the caller made sure it is idle). */
 extern int	inmem_freeze(struct inmem *m, lsn_t lsn_end);
 
-/* fdatasync the log; thread-safe (fd only). */
+/* fdatasync the log, and fsync its directory the first time after a freeze put it in place; any thread. */
 extern int	inmem_sync(struct inmem *m);
 
 /* The key's entry or NULL; the newest version at or below lsn (readable only, or pending too). */

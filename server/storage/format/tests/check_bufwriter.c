@@ -192,6 +192,56 @@ START_TEST(test_close_right_away)
 }
 END_TEST
 
+/*
+ * An idle writer moves on to another file (a freeze with a spare log):
+ * everything after lands in the new file from its start offset.  The
+ * flush thread must not keep the old file's offset across its wait: it
+ * then wrote the new file from the old offset on, leaving a hole of
+ * zeros where the first records belonged (found by the timeline model).
+ */
+START_TEST(test_retarget)
+{
+	char		a[512],
+				b[512];
+	uint8_t		buf[1000];
+	uint8_t		got[1000];
+	struct bufwriter *bw;
+	uint64_t	off;
+	int			fa,
+				fb;
+
+	snprintf(a, sizeof(a), "%s/a", test_dir);
+	snprintf(b, sizeof(b), "%s/b", test_dir);
+	ck_assert_int_ge(fa = open(a, O_RDWR | O_CREAT, 0600), 0);
+	ck_assert_int_ge(fb = open(b, O_RDWR | O_CREAT, 0600), 0);
+	ck_assert_int_eq(bw_open(fa, 0, 1024, "a", notify, NULL, &bw), 0);
+	memset(buf, 'A', sizeof(buf));
+	/* the old file ends (110) before the new one's first range (564) */
+	ck_assert_int_eq(bw_append(bw, buf, 100, &off), 0);
+	bw_submit(bw);
+	ck_assert(wait_for(bw, all_written));
+	/* not idle: refused, nothing changed */
+	ck_assert_int_eq(bw_append(bw, buf, 10, &off), 0);
+	ck_assert_int_eq(bw_retarget(bw, fb, 64, "b"), STRATA_EBUSY);
+	bw_submit(bw);
+	ck_assert(wait_for(bw, all_written));
+	ck_assert_int_eq(bw_retarget(bw, fb, 64, "b"), 0);
+	ck_assert_uint_eq(bw_written(bw), 64);
+	memset(buf, 'B', sizeof(buf));
+	ck_assert_int_eq(bw_append(bw, buf, 500, &off), 0);
+	ck_assert_uint_eq(off, 64);
+	bw_submit(bw);
+	ck_assert(wait_for(bw, all_written));
+	ck_assert_int_eq(bw_close(bw, 0), 0);
+	ck_assert_int_eq(pread(fb, got, 500, 64), 500);
+	ck_assert_mem_eq(got, buf, 500);
+	ck_assert_int_eq(lseek(fb, 0, SEEK_END), 564);
+	ck_assert_int_eq(lseek(fa, 0, SEEK_END), 110);
+	close(fa);
+	close(fb);
+}
+END_TEST
+
 Suite *
 check_bufwriter_suite(void)
 {
@@ -204,6 +254,7 @@ check_bufwriter_suite(void)
 	tcase_add_test(tc, test_backpressure_and_retry);
 	tcase_add_test(tc, test_cancel_during_backoff);
 	tcase_add_test(tc, test_close_right_away);
+	tcase_add_test(tc, test_retarget);
 	suite_add_tcase(s, tc);
 	return s;
 }

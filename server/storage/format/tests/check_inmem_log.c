@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -491,6 +492,65 @@ START_TEST(test_replay_version_1)
 	inmem_free(m, 1);
 }
 END_TEST
+/*
+ * A freeze into a spare (issue 12, 9): no disk wait on the loop.  The new
+ * log gets its name and real header in the kernel, the writer goes on in
+ * it, and its first sync makes the name durable.  A host crash before
+ * that sync can leave the renamed log with the spare's placeholder
+ * header: nothing in it was synced, so replay removes it.
+ */
+START_TEST(test_freeze_into_spare)
+{
+	struct inmem *m = create_log();
+	struct inmem *spare;
+	struct inmem *next;
+	struct inmem *r = NULL;
+	char		path[PATH_MAX];
+	uint8_t		h[INMEM_HDR_SIZE];
+	FILE	   *f;
+
+	(void) append_page(m, 1, 0x200);
+	/* not idle: refused, the spare consumed, nothing changed */
+	ck_assert_int_eq(inmem_create_spare(test_dir, tenant, timeline, &spare), 0);
+	ck_assert_int_eq(inmem_freeze_into(m, 0x201, spare, tenant, timeline, &next), STRATA_EBUSY);
+	ck_assert_int_eq(m->state, INMEM_OPEN);
+	wait_written(m);
+	inmem_publish(m, bw_written(m->bw), NULL, NULL);
+	ck_assert_int_eq(inmem_create_spare(test_dir, tenant, timeline, &spare), 0);
+	ck_assert_ptr_nonnull(strstr(spare->path, ".tmp"));
+	/* the placeholder header is what a crash right now would find */
+	ck_assert_int_eq(pread(spare->fd, h, sizeof(h), 0), (ssize_t) sizeof(h));
+	ck_assert_int_eq(inmem_freeze_into(m, 0x201, spare, tenant, timeline, &next), 0);
+	ck_assert_int_eq(m->state, INMEM_FROZEN);
+	ck_assert_ptr_null(m->bw);
+	snprintf(path, sizeof(path), "%s/log-0000000000000201", test_dir);
+	ck_assert_str_eq(next->path, path);
+	ck_assert_int_eq(atomic_load(&next->name_durable), 0);
+	(void) append_page(next, 2, 0x210);
+	wait_written(next);
+	inmem_publish(next, bw_written(next->bw), NULL, NULL);
+	ck_assert_int_eq(check_page(next, 2, LSN_MAX, 0x210), 0);
+	ck_assert_int_eq(check_page(m, 1, LSN_MAX, 0x200), 0);
+	ck_assert_int_eq(inmem_sync(next), 0);
+	ck_assert_int_eq(atomic_load(&next->name_durable), 1);
+	/* replay of the new log */
+	ck_assert_int_eq(inmem_open_log(path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->lsn_start, 0x201);
+	ck_assert_int_eq(check_page(r, 2, LSN_MAX, 0x210), 0);
+	inmem_free(r, 0);
+	/* the host crash: the placeholder header is back */
+	ck_assert_ptr_nonnull(f = fopen(path, "r+b"));
+	ck_assert_uint_eq(fwrite(h, 1, sizeof(h), f), sizeof(h));
+	ck_assert_int_eq(fclose(f), 0);
+	r = NULL;
+	ck_assert_int_eq(inmem_open_log(path, tenant, timeline, 0, 1, 1 << 20, notify, NULL, &r),
+					 STRATA_ENOTFOUND);
+	ck_assert_ptr_null(r);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	inmem_free(next, 0);
+	inmem_free(m, 1);
+}
+END_TEST
 
 Suite *
 check_inmem_log_suite(void)
@@ -513,6 +573,7 @@ check_inmem_log_suite(void)
 	tcase_add_test(tc, test_replay_drops_incomplete_change);
 	tcase_add_test(tc, test_replay_refuses_change_lsn_mismatch);
 	tcase_add_test(tc, test_replay_version_1);
+	tcase_add_test(tc, test_freeze_into_spare);
 	suite_add_tcase(s, tc);
 	return s;
 }
