@@ -484,14 +484,16 @@ remove_timeline_entry(struct registry *reg, struct tenant *t, struct timeline *t
  * so a lookup on the loop never finds a timeline that is stopping.
  */
 static void
-stop_timeline(struct registry *reg, struct tenant *t, struct timeline *tl, int cancel)
+stop_timeline(struct registry *reg, struct tenant *t, struct timeline *tl, int cancel, int finish)
 {
 	if (reg->on_tl_stop)
 		reg->on_tl_stop(tl, reg->on_tl_stop_arg);
 	remove_timeline_entry(reg, t, tl);
 	handles_invalidate(tl);
 	/* its branch point stays until its files are gone (registry_delete_timeline) */
-	tl_shutdown(tl, cancel);
+	tl_stop_begin(tl);
+	if (finish)
+		tl_stop_finish(tl, cancel);
 }
 
 struct stop_call
@@ -501,24 +503,34 @@ struct stop_call
 	struct timeline *tl;
 };
 
+/* On the loop: the step that takes tl off it, which never waits. */
 static int
 stop_timeline_call(void *arg)
 {
 	struct stop_call *c = arg;
 
-	stop_timeline(c->reg, c->t, c->tl, 1);
+	stop_timeline(c->reg, c->t, c->tl, 1, 0);
 	return 0;
 }
 
-/* Stop and cancel tl where it must stop; STRATA_ESHUTDOWN if that loop is gone. */
+/*
+ * Stop and cancel tl: off its loop there, then the waiting (drain, join,
+ * sync) here, on the caller's thread.  STRATA_ESHUTDOWN if that loop is
+ * gone.
+ */
 static int
 stop_timeline_on_loop(struct registry *reg, struct tenant *t, struct timeline *tl)
 {
 	struct stop_call c = {reg, t, tl};
+	int			err;
 
 	if (reg->loop == NULL)
-		return stop_timeline_call(&c);
-	return loopcall_run(reg->loop, stop_timeline_call, &c);
+		err = stop_timeline_call(&c);
+	else
+		err = loopcall_run(reg->loop, stop_timeline_call, &c);
+	if (err == 0)
+		tl_stop_finish(tl, 1);
+	return err;
 }
 
 /* Children before parents. */
@@ -530,7 +542,7 @@ stop_tenant_timelines(struct registry *reg, struct tenant *t, int cancel)
 		for (uint32_t i = 0; i < t->ntl; i++)
 			if (!has_children(t, t->tls[i]))
 			{
-				stop_timeline(reg, t, t->tls[i], cancel);
+				stop_timeline(reg, t, t->tls[i], cancel, 1);
 				break;
 			}
 	}

@@ -142,45 +142,60 @@ tl_unref(struct timeline *tl)
 }
 
 void
-tl_shutdown(struct timeline *tl, int cancel)
+tl_stop_begin(struct timeline *tl)
 {
 	enum tl_state st = atomic_load(&tl->state);
+	struct event *progress;
+	struct event *bg;
 
 	if (st == TL_ACTIVE || st == TL_LOADING || st == TL_BROKEN)
 		atomic_store(&tl->state, TL_STOPPING);
-	if (tl->open && tl->open->bw)
+	tl_bg_stop_begin(tl);
+	/* from here no thread wakes the loop for this timeline */
+	pthread_mutex_lock(&tl->lock);
+	progress = tl->progress_ev;
+	bg = tl->bg_ev;
+	tl->progress_ev = tl->bg_ev = NULL;
+	pthread_mutex_unlock(&tl->lock);
+	if (progress)
+		event_free(progress);
+	if (bg)
+		event_free(bg);
+}
+
+void
+tl_stop_finish(struct timeline *tl, int cancel)
+{
+	struct inmem *m = tl->open;
+
+	if (m && m->bw)
 	{
+		int			err;
+
 		/* drain what was acknowledged-to-be; cancel abandons the rest */
 		if (!cancel)
 		{
-			bw_submit(tl->open->bw);
-			tl_wait_writer(tl, tl->open->end);
+			bw_submit(m->bw);
+			tl_wait_writer(tl, m->end);
 		}
-		tl_publish_written(tl);
+		err = bw_close(m->bw, cancel);
+		m->bw = NULL;
+		if (err == STRATA_ECANCELLED)
+			slog(SLOG_INFO, "timeline %s: unwritten changes abandoned at shutdown", tl->hex);
 	}
-	tl_bg_stop(tl);
-	if (tl->open)
-	{
-		struct inmem *m = tl->open;
-		int			err;
-
-		if (m->bw)
-		{
-			err = bw_close(m->bw, cancel);
-			m->bw = NULL;
-			if (err == STRATA_ECANCELLED)
-				slog(SLOG_INFO, "timeline %s: unwritten changes abandoned at shutdown", tl->hex);
-		}
-		/* every log, and the names freezes put in place: a clean stop leaves them durable */
-		if (tl_sync(tl) != 0)
-			slog(SLOG_ERROR, "timeline %s: syncing the write logs at shutdown failed", tl->hex);
-		pthread_mutex_lock(&tl->lock);
-		tl->open = NULL;
-		pthread_mutex_unlock(&tl->lock);
-		inmem_unref(m);
-	}
+	tl_bg_stop_finish(tl);
+	/* every log, and the names freezes put in place: a clean stop leaves them durable */
+	if (m && tl_sync(tl) != 0)
+		slog(SLOG_ERROR, "timeline %s: syncing the write logs at shutdown failed", tl->hex);
 	atomic_store(&tl->state, TL_STOPPED);
 	tl_unref(tl);
+}
+
+void
+tl_shutdown(struct timeline *tl, int cancel)
+{
+	tl_stop_begin(tl);
+	tl_stop_finish(tl, cancel);
 }
 
 int

@@ -163,6 +163,7 @@ struct timeline
 	struct lsntime lsntime;		/* LSN by wall-clock time, for pitr_seconds */
 	struct inmem *spare;		/* the next freeze's write log, made by the bg thread */
 	int			freeze_wanted;	/* a freeze found no spare: wake the loop when there is one */
+	int			spare_err;		/* the last attempt to make one failed with this */
 	int			bg_wake;
 	int			bg_stop;
 	int			bg_force_compact;
@@ -211,10 +212,18 @@ extern int	tl_read_ancestry(const char *dir, int *has_ancestor, uint8_t ancestor
 extern void tl_set_progress_cb(struct timeline *tl, tl_progress_fn cb, void *arg);
 
 /*
- * Stop: no new writes (STRATA_ESHUTDOWN), background work cancelled, the
- * writer drained (cancel: abandoned).  Then drop the caller's ref.
- * Freed when the last ref goes.
+ * Stop in two steps, so the loop never waits (issue 12, 9).
+ * tl_stop_begin (the loop thread, never blocks): no new writes
+ * (STRATA_ESHUTDOWN), background work told to stop, waiting background
+ * requests answered with STRATA_ESHUTDOWN, the timeline's loop events
+ * gone, so nothing of it runs on the loop any more.  tl_stop_finish (a
+ * thread that may wait, never a loop): the writer drained (cancel:
+ * abandoned), the background thread joined, every log synced, then the
+ * caller's ref dropped; freed when the last ref goes.  tl_shutdown does
+ * both, for callers with no loop running.
  */
+extern void tl_stop_begin(struct timeline *tl);
+extern void tl_stop_finish(struct timeline *tl, int cancel);
 extern void tl_shutdown(struct timeline *tl, int cancel);
 extern void tl_ref(struct timeline *tl);
 extern void tl_unref(struct timeline *tl);

@@ -86,8 +86,10 @@ extern void tl_bg_progress(struct timeline *tl);
 extern void tl_on_bg_done(evutil_socket_t fd, short what, void *arg);
 /* STRATA_ENOMEM if the thread cannot be started. */
 extern int	tl_bg_start(struct timeline *tl);
-/* Stop and join the thread; waiting requests get STRATA_ESHUTDOWN. */
-extern void tl_bg_stop(struct timeline *tl);
+/* Tell the thread to stop; waiting requests get STRATA_ESHUTDOWN (loop, never waits). */
+extern void tl_bg_stop_begin(struct timeline *tl);
+/* Join the thread, drop the spare log (may wait: never on a loop). */
+extern void tl_bg_stop_finish(struct timeline *tl);
 
 /* compact*.c, background thread */
 /* Flush the oldest frozen layer of the current snapshot to an L0 delta. */

@@ -79,6 +79,7 @@ tl_maybe_freeze(struct timeline *tl, int force)
 	if (spare == NULL)
 	{
 		tl->freeze_wanted = 1;
+		tl->spare_err = 0;
 		tl->bg_wake = 1;
 		pthread_cond_broadcast(&tl->cv);
 	}
@@ -142,9 +143,12 @@ make_spare(struct timeline *tl)
 	{
 		slog(SLOG_WARNING, "timeline %s: could not prepare the next write log: %s; "
 			 "trying again", tl->hex, strata_strerror(err));
+		tl->spare_err = err;
+		pthread_cond_broadcast(&tl->cv);	/* a tl_checkpoint waiting gets it */
 		return err;
 	}
 	tl->spare = spare;
+	tl->spare_err = 0;
 	pthread_cond_broadcast(&tl->cv);	/* tl_checkpoint may wait for it */
 	if (tl->freeze_wanted)
 	{
@@ -381,9 +385,10 @@ tl_checkpoint(struct timeline *tl)
 	while ((err = tl_maybe_freeze(tl, 1)) == STRATA_EWOULDBLOCK)
 	{
 		pthread_mutex_lock(&tl->lock);
-		while (tl->spare == NULL && !tl->bg_stop && tl->bg_running)
+		while (tl->spare == NULL && tl->spare_err == 0 && !tl->bg_stop && tl->bg_running &&
+			   atomic_load(&tl->state) == TL_ACTIVE)
 			pthread_cond_wait(&tl->cv, &tl->lock);
-		err = tl->spare == NULL ? STRATA_ESHUTDOWN : 0;
+		err = tl->spare != NULL ? 0 : tl->spare_err != 0 ? tl->spare_err : STRATA_ESHUTDOWN;
 		pthread_mutex_unlock(&tl->lock);
 		if (err != 0)
 			return err;
@@ -421,27 +426,13 @@ tl_bg_start(struct timeline *tl)
 	return 0;
 }
 
-/*
- * Stop the background thread and wait for it (loop thread, at shutdown);
- * every waiting request is answered with STRATA_ESHUTDOWN.
- */
 void
-tl_bg_stop(struct timeline *tl)
+tl_bg_stop_begin(struct timeline *tl)
 {
 	pthread_mutex_lock(&tl->lock);
 	tl->bg_stop = 1;
 	pthread_cond_broadcast(&tl->cv);
 	pthread_mutex_unlock(&tl->lock);
-	if (tl->bg_running)
-	{
-		pthread_join(tl->bg, NULL);
-		tl->bg_running = 0;
-	}
-	if (tl->spare)
-	{
-		inmem_free(tl->spare, 1);
-		tl->spare = NULL;
-	}
 	while (tl->ckpt_waiters)
 	{
 		struct bg_waiter *w = tl->ckpt_waiters;
@@ -452,4 +443,19 @@ tl_bg_stop(struct timeline *tl)
 	}
 	if (tl->bg_ev)
 		tl_on_bg_done(-1, 0, tl);	/* the remaining waiters get ESHUTDOWN */
+}
+
+void
+tl_bg_stop_finish(struct timeline *tl)
+{
+	if (tl->bg_running)
+	{
+		pthread_join(tl->bg, NULL);
+		tl->bg_running = 0;
+	}
+	if (tl->spare)
+	{
+		inmem_free(tl->spare, 1);
+		tl->spare = NULL;
+	}
 }

@@ -99,9 +99,10 @@ tl_writer_notify(void *arg)
 
 	pthread_mutex_lock(&tl->lock);
 	pthread_cond_broadcast(&tl->cv);
-	pthread_mutex_unlock(&tl->lock);
+	/* under the lock: tl_stop_begin frees the event */
 	if (tl->progress_ev)
 		event_active(tl->progress_ev, EV_READ, 0);
+	pthread_mutex_unlock(&tl->lock);
 }
 
 void
