@@ -130,12 +130,27 @@ fio_record_sites(const char **sites, uint64_t cap)
 	record_cap = sites ? cap : 0;
 }
 
+static _Thread_local const char *no_sync_here;	/* the loop this thread runs */
+
+void
+fio_no_sync_on_this_thread(const char *what)
+{
+	no_sync_here = what;
+}
+
 int
 fio_fault_check(enum fio_op op, const char *site)
 {
 	uint64_t	nth;
 	uint64_t	n;
 
+	if ((op == FIO_FSYNC || op == FIO_FDATASYNC) && no_sync_here != NULL)
+	{
+		/* a rule, not a fault: the loop must never wait for the disk */
+		slog(SLOG_ERROR, "fio: %s at %s on the %s thread, which must never wait for the disk",
+			 fio_op_name(op), site, no_sync_here);
+		abort();
+	}
 	pthread_once(&env_once, read_env);
 	if (atomic_load(&die_after) && atomic_load(&fired_site) != NULL &&
 		atomic_fetch_add(&after_fault, 1) + 1 >= atomic_load(&die_after))

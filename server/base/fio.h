@@ -24,6 +24,10 @@
  *	  STRATA_KILL_ONCE_FILE: only while that file exists; it is removed).
  *	- fio_fault_once(envvar): true once per creation of the file that
  *	  $envvar names (the file is removed when it fires).
+ *	- fio_no_sync_on_this_thread(name): from then on an fsync or
+ *	  fdatasync on the calling thread abort()s with its site (the
+ *	  page-service loop says so while it serves: ARCHITECTURE's rule of no
+ *	  fsync on a loop thread, checked by every test); NULL lifts it.
  * The counters are atomics: any thread may call.
  *
  *-------------------------------------------------------------------------
@@ -84,6 +88,7 @@ extern void fio_kill_point(const char *name);
 /* Whether STRATA_KILL_POINT names this point (for a half-done step first). */
 extern int	fio_kill_armed(const char *name);
 extern int	fio_fault_once(const char *envvar);
+extern void fio_no_sync_on_this_thread(const char *what);
 
 /*
  * Tests: the plan (see above), and what happened under it.  With
@@ -119,6 +124,7 @@ extern int64_t fio_parse_ops(const char *names);
 #define fio_kill_point(name)	((void) 0)
 #define fio_kill_armed(name)	0
 #define fio_fault_once(envvar)	0
+#define fio_no_sync_on_this_thread(what)	((void) 0)
 
 #endif							/* STRATA_TEST_HOOKS */
 

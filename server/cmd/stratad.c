@@ -28,6 +28,7 @@
 #include <event2/thread.h>
 #include <jansson.h>
 
+#include "fio.h"
 #include "fsutil.h"
 #include "http.h"
 #include "codec.h"
@@ -441,6 +442,8 @@ main(int argc, char **argv)
 		goto out;
 	slog(SLOG_INFO, "stratad: serving tenant %s timeline %s", srv.tenant_hex, srv.timeline_hex);
 
+	/* test builds check the rule: no fsync on the loop while it serves */
+	fio_no_sync_on_this_thread("page-service loop");
 	event_base_dispatch(srv.base);
 
 	/*
@@ -450,6 +453,7 @@ main(int argc, char **argv)
 	 */
 	http_stop(&srv);
 	loopcall_close(srv.calls);
+	fio_no_sync_on_this_thread(NULL);
 	srv.state = "stopping";
 	if (pagesvc_stop(&srv) == 0)
 	{

@@ -14,6 +14,7 @@
  */
 #include "durable.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -133,19 +134,28 @@ start_sync(struct durable *d)
  * we stay up, refusing new connections (and failing every SYNC: the
  * timelines' sync error is sticky), and try again every second.
  */
+static void save_fsync_failure(evutil_socket_t fd, short what, void *arg);
+
+/* On a read worker: the identity file is written and synced there, never on the loop. */
 static void
-save_fsync_failure(evutil_socket_t fd, short what, void *arg)
+save_run(struct work *w)
 {
-	struct durable *d = arg;
-	struct server *srv = d->srv;
+	struct durable *d = (struct durable *) ((char *) w - offsetof(struct durable, save_work));
+
+	d->save_err = identity_save(d->srv->datadir, &d->srv->id);
+}
+
+static void
+save_done(struct work *w)
+{
+	struct durable *d = (struct durable *) ((char *) w - offsetof(struct durable, save_work));
 	struct timeval grace = {0, 200000};
 	struct timeval retry = {1, 0};
 
-	(void) fd;
-	(void) what;
-	if (identity_save(srv->datadir, &srv->id) == 0)
+	d->saving = 0;
+	if (d->save_err == 0)
 	{
-		event_base_loopexit(srv->base, &grace);
+		event_base_loopexit(d->srv->base, &grace);
 		return;
 	}
 	if (d->fail_saves++ == 0)
@@ -157,6 +167,28 @@ save_fsync_failure(evutil_socket_t fd, short what, void *arg)
 	if (d->fail_retry == NULL || evtimer_add(d->fail_retry, &retry) != 0)
 		slog(SLOG_ERROR, "durability: out of memory scheduling the retry; stratad keeps "
 			 "refusing service");
+}
+
+static void
+save_fsync_failure(evutil_socket_t fd, short what, void *arg)
+{
+	struct durable *d = arg;
+
+	(void) fd;
+	(void) what;
+	if (d->saving)
+		return;
+	d->save_work.run = save_run;
+	d->save_work.done = save_done;
+	if (d->srv->workers == NULL)
+	{
+		/* not serving yet: nothing waits on this thread */
+		save_run(&d->save_work);
+		save_done(&d->save_work);
+		return;
+	}
+	d->saving = 1;
+	workers_submit(d->srv->workers, &d->save_work);
 }
 
 static void

@@ -47,6 +47,8 @@
 
 #include <stdint.h>
 
+#include "workers.h"
+
 struct event;
 struct event_base;
 struct server;
@@ -81,6 +83,9 @@ struct durable
 	void	   *fail_arg;
 	struct event *fail_retry;	/* saving the failed-fsync flag again */
 	uint32_t	fail_saves;		/* attempts that could not save it */
+	struct work save_work;		/* the save, on a read worker (it syncs) */
+	int			saving;
+	int			save_err;
 };
 
 /*

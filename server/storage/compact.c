@@ -113,6 +113,18 @@ compact_publish(struct timeline *tl, struct inmem *drop_frozen, struct tl_layer 
 			 */
 			for (uint32_t i = 0; i < nadd; i++)
 				tl_layer_unref(add[i]);
+
+			/*
+			 * Which manifest is on disk is unknown now, so no later job
+			 * may build on either one (a retry would find its output
+			 * name taken and be skipped forever): background work stops
+			 * until a restart loads the manifest that is there.  Reads,
+			 * writes and SYNC go on from the write logs.
+			 */
+			atomic_store(&tl->bg_halted, err);
+			slog(SLOG_ERROR, "timeline %s: saving the manifest failed: %s; flushing, "
+				 "compaction and GC of this timeline stop until stratad restarts", tl->hex,
+				 strata_strerror(err));
 			return err;
 		}
 	}

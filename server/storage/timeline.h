@@ -164,6 +164,7 @@ struct timeline
 	struct inmem *spare;		/* the next freeze's write log, made by the bg thread */
 	int			freeze_wanted;	/* a freeze found no spare: wake the loop when there is one */
 	int			spare_err;		/* the last attempt to make one failed with this */
+	_Atomic int bg_halted;		/* a manifest save failed: no more background work (its error) */
 	int			bg_wake;
 	int			bg_stop;
 	int			bg_force_compact;

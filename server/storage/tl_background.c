@@ -294,6 +294,8 @@ bg_main(void *arg)
 		have_frozen = tl->snap->nfrozen > 0;
 		pthread_mutex_unlock(&tl->lock);
 
+		if ((err = atomic_load(&tl->bg_halted)) != 0)
+			have_frozen = 0;	/* every request gets the error */
 		while (have_frozen && err == 0)
 		{
 			struct tl_snapshot *s;

@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "bytes.h"
+#include "fio.h"
 #include "handles.h"
 #include "slog.h"
 #include "strata_err.h"
@@ -336,6 +338,74 @@ START_TEST(test_failed_sync_is_sticky)
 	ck_assert_int_eq(tl_sync(tl), STRATA_EIO);
 	unsetenv("STRATA_FAIL_FSYNC_ONCE_FILE");
 	registry_close(reg, 0);
+}
+END_TEST
+
+/*
+ * A manifest save that fails after its rename leaves the manifest on disk
+ * unknown (issue 12, 6).  The job's layers stay; and no later job may run
+ * on top of either manifest: a retry of the flush found its output name
+ * taken and was skipped, round after round, forever.  Background work now
+ * stops with the error until a restart, which loads what is on disk.
+ */
+START_TEST(test_failed_manifest_save_halts_background)
+{
+	struct tl_conf c = small_conf();
+	const char *sites[64];
+	uint8_t		page[PROTO_PAGE_SIZE];
+	uint8_t		out[PROTO_PAGE_SIZE];
+	uint64_t	nth = 0;
+
+	for (int run = 0; run < 2; run++)
+	{
+		struct registry *reg;
+		struct timeline *tl;
+		char		cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s/tenants %s/*.json", test_dir, test_dir);
+		ck_assert_int_eq(system(cmd), 0);
+		reg = open_reg(&c);
+		tl = registry_timeline(reg, TENANT, TL1);
+		ck_assert_int_eq(change(tl, PROTO_CREATE, 0, 0, 100, NULL, NULL), 0);
+		fill_page(page, 5);
+		ck_assert_int_eq(change(tl, PROTO_EXTEND, 0, 0, 200, page, NULL), 0);
+		if (run == 0)
+		{
+			/*
+			 * The dry run: the flush's last fsync is the directory's
+			 * after the manifest's rename (fs_write_durable).
+			 */
+			memset(sites, 0, sizeof(sites));
+			fio_record_sites(sites, 64);
+			fio_fault_plan(0, 0, 1u << FIO_FSYNC);
+			ck_assert_int_eq(tl_checkpoint(tl), 0);
+			nth = fio_calls();
+			fio_record_sites(NULL, 0);
+			fio_fault_plan(0, 0, 0);
+			ck_assert_uint_gt(nth, 0);
+			registry_close(reg, 0);
+			continue;
+		}
+		fio_fault_plan(nth, EIO, 1u << FIO_FSYNC);
+		ck_assert_int_eq(tl_checkpoint(tl), STRATA_EIO);
+		ck_assert_ptr_nonnull(fio_fault_site());
+		fio_fault_plan(0, 0, 0);
+		/* sticky: no retry that would skip the job and report success */
+		ck_assert_int_eq(tl_checkpoint(tl), STRATA_EIO);
+		ck_assert_int_eq(tl_compact(tl), STRATA_EIO);
+		/* the timeline serves on */
+		ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 0, LSN_MAX, out), 0);
+		ck_assert_uint_eq(get_le32(out), 5);
+		registry_close(reg, 0);
+		/* a restart loads what is on disk, and work goes on */
+		reg = open_reg(&c);
+		tl = registry_timeline(reg, TENANT, TL1);
+		ck_assert_int_eq(atomic_load(&tl->state), TL_ACTIVE);
+		ck_assert_int_eq(tl_getpage(tl, &(struct proto_rel) {1663, 5, 16384, 0}, 0, LSN_MAX, out), 0);
+		ck_assert_uint_eq(get_le32(out), 5);
+		ck_assert_int_eq(tl_checkpoint(tl), 0);
+		registry_close(reg, 0);
+	}
 }
 END_TEST
 
@@ -964,6 +1034,7 @@ check_timeline_suite(void)
 	tcase_add_test(tc, test_interrupted_log_creation);
 	tcase_add_test(tc, test_short_log_is_corrupt);
 	tcase_add_test(tc, test_failed_sync_is_sticky);
+	tcase_add_test(tc, test_failed_manifest_save_halts_background);
 	tcase_add_test(tc, test_flush_compact_image_gc);
 	tcase_add_test(tc, test_pitr_retention);
 	tcase_add_test(tc, test_gc_rewrite_name_collision);
