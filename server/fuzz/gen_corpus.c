@@ -364,6 +364,7 @@ gen_inmem_log(void)
 	char		path[PATH_MAX];
 	uint64_t	end;
 	uint64_t	first_end = 0;
+	uint64_t	complete_end;
 
 	check("inmem_create", inmem_create(scratch, tenant, timeline, 0x1000000, 1 << 16, ignore_progress, NULL,
 									&m));
@@ -387,11 +388,25 @@ gen_inmem_log(void)
 		if (first_end == 0)
 			first_end = end;
 	}
+	/* a change of three records (format 2: "more" on all but the last) */
+	for (uint32_t i = 0; i < 3; i++)
+	{
+		block_key(16385 + i, KEY_BLK_SIZE, key);
+		check("inmem_append", inmem_append(m, key, 0x1000180, val, value_put_size(val, 0), i < 2,
+										   &end));
+	}
 	block_key(16384, KEY_BLK_SIZE, key);
 	val[0] = VAL_DROPPED;
 	val[1] = 1;
 	check("inmem_append", inmem_append(m, key, 0x1000200, val, VAL_HDR, 0, &end));
-	check("inmem_freeze", inmem_freeze(m, 0x1000201));
+	complete_end = end;
+	/* a crash inside a change: its last record never written */
+	block_key(16390, KEY_BLK_SIZE, key);
+	check("inmem_append", inmem_append(m, key, 0x1000210, val, value_put_size(val, 0), 1, &end));
+	bw_submit(m->bw);
+	check("inmem_freeze", inmem_freeze(m, 0x1000211));
+	put_file("inmem_log", "edge-incomplete-change", path, 0);
+	check("ftruncate", ftruncate(m->fd, (off_t) complete_end));
 	put_file("inmem_log", "records", path, 0);
 	/* a crash mid-append: the last record torn */
 	put_file("inmem_log", "edge-torn", path, first_end + 100);

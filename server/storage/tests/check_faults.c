@@ -19,6 +19,7 @@
  * process death (the page cache survives), so fsyncs need not be real.
  */
 #include <check.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,6 +302,27 @@ START_TEST(test_every_io_site)
 }
 END_TEST
 
+/* The loop rule's check: an fsync on a thread that said so is a crash. */
+START_TEST(test_no_sync_on_loop_thread)
+{
+	int			status;
+	pid_t		pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+	{
+		int			fd = open(test_dir, O_RDONLY | O_DIRECTORY);
+
+		(void) fio_fsync(fd);	/* allowed */
+		fio_no_sync_on_this_thread("test loop");
+		(void) fio_fdatasync(fd);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}
+END_TEST
+
 /* On /dev/shm if possible: fsyncs cost nothing and the sweep runs fast. */
 static void
 faults_setup(void)
@@ -321,6 +343,7 @@ check_faults_suite(void)
 	tcase_add_checked_fixture(tc, faults_setup, test_dir_teardown);
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_every_io_site);
+	tcase_add_test(tc, test_no_sync_on_loop_thread);
 	suite_add_tcase(s, tc);
 	return s;
 }
