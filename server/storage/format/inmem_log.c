@@ -228,7 +228,8 @@ record_crc(const uint8_t *hdr, const uint8_t *val, uint32_t vlen)
 }
 
 static void
-encode_header(uint8_t *h, const uint8_t tenant[16], const uint8_t timeline[16], lsn_t start)
+encode_header(uint8_t *h, const uint8_t tenant[16], const uint8_t timeline[16], lsn_t start,
+			  uint32_t synced_upto)
 {
 	memset(h, 0, INMEM_HDR_SIZE);
 	memcpy(h, LOG_MAGIC, 8);
@@ -237,6 +238,7 @@ encode_header(uint8_t *h, const uint8_t tenant[16], const uint8_t timeline[16], 
 	memcpy(h + 16, tenant, 16);
 	memcpy(h + 32, timeline, 16);
 	put_le64(h + 48, start);
+	put_le32(h + 56, synced_upto);
 	put_le32(h + 60, strata_crc32c(h, 60));
 }
 
@@ -288,7 +290,7 @@ inmem_create(const char *dir, const uint8_t tenant[16], const uint8_t timeline[1
 		slog(SLOG_ERROR, "could not create write log \"%s\": %m", tmp);
 		goto fail;
 	}
-	encode_header(h, tenant, timeline, lsn_start);
+	encode_header(h, tenant, timeline, lsn_start, 0);
 	if (fio_pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fio_fdatasync(m->fd) != 0)
 	{
 		err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
@@ -371,7 +373,7 @@ inmem_create_spare(const char *dir, const uint8_t tenant[16], const uint8_t time
 	 * with a valid CRC: the placeholder (nothing in the log was synced)
 	 * or the real one (written over it in one sector).
 	 */
-	encode_header(h, tenant, timeline, SPARE_START);
+	encode_header(h, tenant, timeline, SPARE_START, 0);
 	if (fio_pwrite(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || fio_fdatasync(m->fd) != 0)
 	{
 		int			err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
@@ -415,7 +417,7 @@ inmem_freeze_into(struct inmem *m, lsn_t lsn_end, struct inmem *spare, const uin
 	 * its header (fdatasync) and its name (directory fsync) durable, and
 	 * nothing in it is synced before that.
 	 */
-	encode_header(h, tenant, timeline, lsn_end);
+	encode_header(h, tenant, timeline, lsn_end, 0);
 	if (fio_pwrite(spare->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h))
 	{
 		int			err = errno == ENOSPC ? STRATA_ENOSPC : STRATA_EIO;
@@ -574,6 +576,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 	struct replay_change chg = {0};
 	struct stat st;
 	uint64_t	off;
+	uint64_t	synced_upto;
 	uint32_t	version;
 	int			err;
 
@@ -628,6 +631,9 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 		goto fail;
 	}
 	m->lsn_start = get_le64(h + 48);
+	/* version 1 did not record its syncs: any damage there is corruption */
+	synced_upto = version >= 2 ? get_le32(h + 56) : UINT64_MAX;
+	atomic_store(&m->synced_mark, version >= 2 ? get_le32(h + 56) : 0);
 	if (m->lsn_start == SPARE_START)
 	{
 		/*
@@ -671,12 +677,27 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 				err = after;
 				goto fail;
 			}
+			if (after && off >= synced_upto)
+			{
+				/*
+				 * Past what a sync covered: a host crash writes an
+				 * unsynced tail back in any order, so damage followed by
+				 * good records is expected there, and nothing in it was
+				 * synced (md's contract allows losing it).
+				 */
+				slog(SLOG_WARNING, "write log \"%s\": damaged record at offset %llu of %llu, "
+					 "past the synced part (%llu bytes): an unsynced tail left by a host "
+					 "crash; cutting the log there", path, (unsigned long long) off,
+					 (unsigned long long) st.st_size, (unsigned long long) synced_upto);
+				break;
+			}
 			if (after)
 			{
 				/*
 				 * Not a torn tail: a record that fails its checks with
-				 * good ones after it.  Cutting would drop them silently
-				 * (I21): report it and keep the file as evidence.
+				 * good ones after it, in the synced part.  Cutting would
+				 * drop them silently (I21): report it and keep the file
+				 * as evidence.
 				 */
 				slog(SLOG_ERROR, "write log \"%s\": corrupt record at offset %llu of %llu "
 					 "followed by valid records", path, (unsigned long long) off,
@@ -977,14 +998,43 @@ inmem_freeze(struct inmem *m, lsn_t lsn_end)
 	return err;
 }
 
+/*
+ * After a sync covered the first upto bytes: say so in the header, in the
+ * kernel only.  The next sync makes it durable, so the header on disk
+ * never claims more than is durable; replay treats damage past it as the
+ * unsynced tail a host crash may leave in any state.
+ */
+static void
+mark_synced(struct inmem *m, uint64_t upto)
+{
+	uint8_t		h[INMEM_HDR_SIZE];
+	uint32_t	mark = upto > UINT32_MAX ? UINT32_MAX : (uint32_t) upto;
+
+	if (mark <= atomic_load(&m->synced_mark))
+		return;
+	if (pread(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || memcmp(h, LOG_MAGIC, 8) != 0 ||
+		get_le32(h + 8) < 2 || get_le64(h + 48) == SPARE_START)
+		return;
+	put_le32(h + 56, mark);
+	put_le32(h + 60, strata_crc32c(h, 60));
+	if (fio_pwrite(m->fd, h, sizeof(h), 0) == (ssize_t) sizeof(h))
+		atomic_store(&m->synced_mark, mark);
+}
+
 int
 inmem_sync(struct inmem *m)
 {
+	struct stat st;
+
+	/* everything in the file now is what the fdatasync covers */
+	if (fstat(m->fd, &st) != 0)
+		st.st_size = 0;
 	if (fio_fdatasync(m->fd) != 0)
 	{
 		slog(SLOG_ERROR, "could not fdatasync write log \"%s\": %m", m->path);
 		return STRATA_EIO;
 	}
+	mark_synced(m, (uint64_t) st.st_size);
 	if (!atomic_load(&m->name_durable))
 	{
 		char		dir[PATH_MAX];

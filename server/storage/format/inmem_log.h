@@ -8,7 +8,9 @@
  * File TIMELINE_DIR/log-<16 hex digits of lsn_start>, little-endian:
  *	header, 64 bytes:
  *	  0 8 magic "STRATAWL", 8 4 version (2), 12 4 header length (64),
- *	  16 16 tenant id, 32 16 timeline id, 48 8 lsn_start, 56 4 zero,
+ *	  16 16 tenant id, 32 16 timeline id, 48 8 lsn_start,
+ *	  56 4 synced_upto (version 2: a sync covered this many bytes; 0 in
+ *	  version 1),
  *	  60 4 CRC-32C of bytes 0..59
  *	records:
  *	  0 4 record length (all fields; bit 31: "more", another record of
@@ -31,7 +33,11 @@
  * (inmem_open_log) indexes records in order and cuts the file at the
  * first short, oversized or CRC-failing record (a torn tail, logged with
  * file and offset), and back to the start of a change the tail leaves
- * incomplete.  A bad header refuses to open, except that the newest log
+ * incomplete.  Every sync records in the header how far it reached (in
+ * the kernel; durable with the next sync, so the disk never claims more
+ * than is durable): a damaged record with good ones after it is
+ * corruption below that mark, and past it the unsynced tail a host crash
+ * may write back in any order, which is cut.  A bad header refuses to open, except that the newest log
  * shorter than a header and all zeros (left by versions that created the
  * file before writing its header) is removed, and so is a log with the
  * placeholder header: neither can hold a synced record.
@@ -151,6 +157,7 @@ struct inmem
 	_Atomic int refs;
 	_Atomic int drop_file;		/* flushed: remove the log with the last ref */
 	_Atomic int name_durable;	/* 0: renamed into place, directory not yet fsynced */
+	_Atomic uint32_t synced_mark;	/* synced_upto in the header (in the kernel) */
 };
 
 /*

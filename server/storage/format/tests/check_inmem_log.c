@@ -372,6 +372,7 @@ START_TEST(test_replay_refuses_corrupt_middle)
 		struct inmem *r = NULL;
 		off_t		before;
 
+		ck_assert_int_eq(inmem_sync(m), 0);	/* the damage is in the synced part */
 		test_flip_byte(m->path, (off_t) (second + (where == 0 ? INMEM_REC_HDR + 100 : 1)));
 		before = file_size(m->path);
 		ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r),
@@ -383,6 +384,28 @@ START_TEST(test_replay_refuses_corrupt_middle)
 }
 END_TEST
 
+
+/*
+ * Past what a sync covered, a host crash may write the tail back in any
+ * order: damage followed by good records there is an unsynced tail, cut,
+ * not corruption that breaks the timeline (which it was before syncs
+ * were marked in the header).
+ */
+START_TEST(test_replay_cuts_damaged_unsynced_tail)
+{
+	uint64_t	second,
+				end;
+	struct inmem *m = three_records(&second, &end);
+	struct inmem *r = NULL;
+
+	test_flip_byte(m->path, (off_t) (second + INMEM_REC_HDR + 100));
+	ck_assert_int_eq(inmem_open_log(m->path, tenant, timeline, 0, 0, 1 << 20, notify, NULL, &r), 0);
+	ck_assert_uint_eq(r->nversions, 1);
+	ck_assert_int_eq(file_size(m->path), (off_t) second);
+	inmem_free(r, 0);
+	inmem_free(m, 1);
+}
+END_TEST
 
 /*
  * A change of several records (a DROP DATABASE's forks, an EXTEND with its
@@ -569,6 +592,7 @@ check_inmem_log_suite(void)
 	tcase_add_test(tc, test_replay_cuts_torn_tail);
 	tcase_add_test(tc, test_replay_cuts_zero_tail);
 	tcase_add_test(tc, test_replay_refuses_corrupt_middle);
+	tcase_add_test(tc, test_replay_cuts_damaged_unsynced_tail);
 	tcase_add_test(tc, test_change_visible_whole);
 	tcase_add_test(tc, test_replay_drops_incomplete_change);
 	tcase_add_test(tc, test_replay_refuses_change_lsn_mismatch);
