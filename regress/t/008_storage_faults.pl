@@ -69,6 +69,30 @@ my ($st_out, $st_err);
 IPC::Run::run([ 'stratactl', 'status', '--json', '-D', $node->data_dir ], '>', \$st_out, '2>', \$st_err);
 like($st_out, qr/"durability_epoch": 3/, 'stratactl status shows the epoch');
 
+# 3. the failed fsync's record cannot be saved at first (the disk that
+# failed): stratad stays up refusing service and tries again, and only
+# exits once it is saved, so the next start still bumps the epoch
+my $nosave = $node->basedir . '/fail-identity-save';
+$ENV{STRATA_FAIL_IDENTITY_SAVE_ONCE_FILE} = $nosave;
+$node->restart;
+$node->safe_psql('postgres', q{UPDATE f SET v = 'fourth' WHERE id <= 2000});
+$pid = stratad_pid($node);
+touch($nosave);
+touch($fail);
+ok(wait_until(sub { stratad_log($node) =~ /could not record the failed fsync in the identity file; refusing service/ },
+		'the save failed'), 'a failed save of the fsync record keeps stratad refusing service');
+ok(wait_until(sub { my $p = stratad_pid($node); !-e $nosave && defined $p && $p != $pid },
+		'stratad restarted once the record was saved'),
+	'the save is retried and stratad restarts');
+ok(wait_until(sub { stratad_log($node) =~ /durability epoch is now 4/ }, 'epoch 4'),
+	'with the next epoch: the record reached the disk');
+$node->psql('postgres', 'SELECT count(*) FROM f');
+ok(wait_until(sub {
+	my ($r, $o) = $node->psql('postgres', q{SELECT count(*) FILTER (WHERE v = 'fourth') FROM f});
+	$r == 0 && $o eq '2000' }, 'data after recovery'),
+	'and the compute recovered every committed row');
+delete $ENV{STRATA_FAIL_IDENTITY_SAVE_ONCE_FILE};
+
 # a full disk: the write fails with a clear error, nothing stored is
 # harmed, and work resumes once there is room again
 my $full = $node->basedir . '/disk-full';
@@ -101,5 +125,5 @@ $node->stop;
 # a clean stop leaves nothing to bump
 $node->start;
 $node->stop;
-unlike(stratad_log($node), qr/durability epoch is now 4/, 'a clean restart keeps the epoch');
+unlike(stratad_log($node), qr/durability epoch is now 5/, 'a clean restart keeps the epoch');
 done_testing();

@@ -18,6 +18,7 @@
 
 #include "bytes.h"
 #include "checksum.h"
+#include "fio.h"
 #include "fsutil.h"
 #include "slog.h"
 #include "strata_err.h"
@@ -87,6 +88,12 @@ identity_save(const char *datadir, const struct identity *id)
 	put_le32(buf + 72, id->flags);
 	put_le32(buf + 76, strata_crc32c(buf, 76));
 	snprintf(path, sizeof(path), "%s/identity", datadir);
+	/* tests: one save fails, as on the disk whose fsync just failed */
+	if (fio_fault_once("STRATA_FAIL_IDENTITY_SAVE_ONCE_FILE"))
+	{
+		slog(SLOG_ERROR, "identity: could not write \"%s\": injected EIO", path);
+		return STRATA_EIO;
+	}
 	return fs_write_durable(path, buf, sizeof(buf));
 }
 
