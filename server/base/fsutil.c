@@ -110,6 +110,12 @@ fs_write_durable(const char *path, const void *data, size_t len)
 	}
 	strncpy(dir, path, sizeof(dir) - 1);
 	dir[sizeof(dir) - 1] = '\0';
+	/* tests: the failure after the rename, when the new name may or may not be on disk */
+	if (fio_fault_once("STRATA_FAIL_DURABLE_DIRSYNC_ONCE_FILE"))
+	{
+		slog(SLOG_ERROR, "fsutil: could not fsync the directory of \"%s\": injected EIO", path);
+		return STRATA_EIO;
+	}
 	return fs_fsync_dir(dirname(dir));
 
 fail_close:

@@ -144,29 +144,6 @@ tl_wait_writer(struct timeline *tl, uint64_t target)
 	pthread_mutex_unlock(&tl->lock);
 }
 
-/*
- * Append one record; more: others of the change follow.  Only a change
- * larger than the writer's ring (checked by the caller) meets a full ring
- * half appended and has to wait for the writer; that wait is bounded by
- * one buffer's write to the kernel, and a failed writer ends it.
- */
-static int
-append(struct timeline *tl, const uint8_t key[KEY_SIZE], lsn_t lsn, const uint8_t *val,
-	   uint32_t len, int more, uint64_t *end)
-{
-	for (;;)
-	{
-		int			err = inmem_append(tl->open, key, lsn, val, len, more, end);
-
-		if (err != STRATA_EBUSY)
-			return err;
-		bw_submit(tl->open->bw);
-		tl_wait_writer(tl, bw_appended(tl->open->bw));
-		if (bw_failed(tl->open->bw, NULL) != 0)
-			return bw_failed(tl->open->bw, NULL);
-	}
-}
-
 /* The newest LSN of key in the open layer, pending versions included. */
 static lsn_t
 open_last_lsn(struct timeline *tl, const uint8_t key[KEY_SIZE])
@@ -351,6 +328,7 @@ tl_prepare(struct timeline *tl, const struct proto_req *req, lsn_t *stored_lsn, 
 	uint64_t	end = 0;
 	uint64_t	need;
 	uint64_t	start;
+	lsn_t		prev_max;
 	uint32_t	reset_count = 0;
 	int			err = 0;
 
@@ -457,35 +435,31 @@ tl_prepare(struct timeline *tl, const struct proto_req *req, lsn_t *stored_lsn, 
 	need = 0;
 	for (uint32_t i = 0; i < c.n; i++)
 		need += INMEM_REC_OVERHEAD + c.lens[i];
-	if (need > bw_room(tl->open->bw) && need <= bw_capacity(tl->open->bw))
+	/* larger than the ring (a DROP DATABASE of many relations): grown once idle */
+	if (need > bw_capacity(tl->open->bw) && bw_grow(tl->open->bw, (size_t) need) == STRATA_ENOMEM)
+	{
+		err = STRATA_ENOMEM;
+		goto out;
+	}
+	if (need > bw_room(tl->open->bw))
 	{
 		*ticket = (tl->open_seq << TICKET_OFF_BITS) | tl->open->end;
 		err = STRATA_EBUSY;
 		goto out;
 	}
 	start = tl->open->end;
+	prev_max = tl->open->max_lsn;
 	for (uint32_t i = 0; i < c.n && err == 0; i++)
-		err = append(tl, c.keys[i], lsn, c.vals[i], c.lens[i], i + 1 < c.n, &end);
+		err = inmem_append(tl->open, c.keys[i], lsn, c.vals[i], c.lens[i], i + 1 < c.n, &end);
 	if (err != 0)
 	{
+		/* out of memory half way: nothing of the change reached the writer */
 		slog(SLOG_ERROR, "timeline %s: could not append a change: %s", tl->hex, strata_strerror(err));
-		if (tl->open->end > start && bw_failed(tl->open->bw, NULL) == 0)
+		if (tl->open->end > start && inmem_unappend(tl->open, start, prev_max) != 0)
 		{
-			/*
-			 * Out of memory half way: what is before the change must
-			 * reach the kernel before the half change can be cut from
-			 * the log (a failed writer is cut by tl_publish_written).
-			 */
-			bw_submit(tl->open->bw);
-			tl_wait_writer(tl, start);
-			tl_publish_written(tl);
-			if (tl->open->end > start && bw_failed(tl->open->bw, NULL) == 0 &&
-				inmem_cut(tl->open, start) != 0)
-			{
-				atomic_store(&tl->state, TL_BROKEN);
-				slog(SLOG_ERROR, "timeline %s: the write log cannot be cut back; timeline broken",
-					 tl->hex);
-			}
+			atomic_store(&tl->state, TL_BROKEN);
+			slog(SLOG_ERROR, "timeline %s: a half-appended change cannot be taken back; "
+				 "timeline broken", tl->hex);
 		}
 		goto out;
 	}

@@ -269,6 +269,51 @@ bw_retarget(struct bufwriter *bw, int fd, uint64_t start_off, const char *name)
 	return err;
 }
 
+int
+bw_grow(struct bufwriter *bw, size_t need)
+{
+	uint8_t    *ring;
+	int			err = 0;
+
+	if (need <= bw->ringsize)
+		return 0;
+	if ((ring = malloc(need)) == NULL)
+		return STRATA_ENOMEM;
+	pthread_mutex_lock(&bw->mu);
+	if (bw->submitted != bw->appended || atomic_load(&bw->written) != bw->appended ||
+		atomic_load(&bw->failed) != 0 || bw->stopping)
+		err = STRATA_EBUSY;
+	else
+	{
+		/* everything is written: the old ring holds nothing bw_read needs */
+		free(bw->ring);
+		bw->ring = ring;
+		bw->ringsize = need;
+		bw->base = bw->appended;
+		ring = NULL;
+	}
+	pthread_mutex_unlock(&bw->mu);
+	free(ring);
+	return err;
+}
+
+int
+bw_unappend(struct bufwriter *bw, uint64_t to)
+{
+	int			err = 0;
+
+	pthread_mutex_lock(&bw->mu);
+	if (to < bw->submitted || to > bw->appended)
+		err = STRATA_EINVAL;
+	else
+	{
+		bw->appended = to;
+		atomic_store(&bw->appended_pub, to);
+	}
+	pthread_mutex_unlock(&bw->mu);
+	return err;
+}
+
 size_t
 bw_room(const struct bufwriter *bw)
 {

@@ -53,6 +53,12 @@ extern int	bw_open(int fd, uint64_t start_off, size_t bufsize, const char *name,
  */
 extern int	bw_append(struct bufwriter *bw, const void *data, size_t len, uint64_t *off);
 
+/*
+ * Take back what was appended after to (writer thread): only what was
+ * not yet handed over by bw_submit(), else STRATA_EINVAL.
+ */
+extern int	bw_unappend(struct bufwriter *bw, uint64_t to);
+
 /* Hand everything appended so far to the flush thread; never blocks. */
 extern void bw_submit(struct bufwriter *bw);
 
@@ -75,6 +81,12 @@ extern int	bw_failed(const struct bufwriter *bw, int *attempts);
  * written, no failure), else STRATA_EBUSY and nothing changed.
  */
 extern int	bw_retarget(struct bufwriter *bw, int fd, uint64_t start_off, const char *name);
+
+/*
+ * Make the ring hold at least need bytes (writer thread; for a change
+ * larger than the ring): only while idle, else STRATA_EBUSY; ENOMEM.
+ */
+extern int	bw_grow(struct bufwriter *bw, size_t need);
 
 /* Copy [off, off + len) into buf, from the ring if still there, else pread. */
 extern int	bw_read(struct bufwriter *bw, uint64_t off, void *buf, size_t len);

@@ -902,6 +902,28 @@ inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
 	return 0;
 }
 
+int
+inmem_unappend(struct inmem *m, uint64_t off, lsn_t max_lsn)
+{
+	int			err;
+
+	if (m->bw == NULL || (err = bw_unappend(m->bw, off)) != 0)
+		return m->bw == NULL ? STRATA_EINVAL : err;
+	while (m->npend > m->npub)
+	{
+		struct inmem_key *k = m->pend[m->npend - 1].k;
+
+		if (k->n == 0 || k->v[k->n - 1].off < off)
+			break;
+		k->n--;
+		m->nversions--;
+		m->npend--;
+	}
+	m->end = off;
+	m->max_lsn = max_lsn;
+	return 0;
+}
+
 void
 inmem_publish(struct inmem *m, uint64_t upto, inmem_publish_fn cb, void *arg)
 {

@@ -223,6 +223,13 @@ extern int	inmem_append(struct inmem *m, const uint8_t key[KEY_SIZE], lsn_t lsn,
 						 const uint8_t *val, uint32_t vlen, int more, uint64_t *end_off);
 
 /*
+ * Take back the records appended from off on (a change that could not be
+ * appended whole; loop thread): nothing of them handed to the writer yet.
+ * max_lsn: the layer's max_lsn before them.  STRATA_EINVAL if they were.
+ */
+extern int	inmem_unappend(struct inmem *m, uint64_t off, lsn_t max_lsn);
+
+/*
  * Make the changes wholly below upto readable (upto <= written): visible
  * ends at the last whole change.  Calls cb for each newly readable version
  * (the timeline applies size entries); clears the pending list once all
