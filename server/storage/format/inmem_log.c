@@ -907,8 +907,10 @@ inmem_unappend(struct inmem *m, uint64_t off, lsn_t max_lsn)
 {
 	int			err;
 
-	if (m->bw == NULL || (err = bw_unappend(m->bw, off)) != 0)
-		return m->bw == NULL ? STRATA_EINVAL : err;
+	if (m->bw == NULL)
+		return STRATA_EINVAL;
+	if ((err = bw_unappend(m->bw, off)) != 0)
+		return err;
 	while (m->npend > m->npub)
 	{
 		struct inmem_key *k = m->pend[m->npend - 1].k;
