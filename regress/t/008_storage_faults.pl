@@ -31,12 +31,7 @@ my $pid = stratad_pid($node);
 touch($fail);
 my ($ret, $out, $err) = $node->psql('postgres', 'CHECKPOINT');
 isnt($ret, 0, 'CHECKPOINT fails when stratad cannot sync');
-sub answers
-{
-	my ($r, $o) = $node->psql('postgres', 'SELECT 1');
-	return $r == 0 && $o eq '1';
-}
-ok(wait_until(\&answers, 'compute back'), 'the compute recovered');
+ok(wait_until(sub { accepts_connections($node) }, 'compute back'), 'the compute recovered');
 my $log = slurp_file($node->logfile);
 like($log, qr/PANIC:  could not fsync file/, 'the failed SYNC is a PANIC, as a failed fsync is');
 like($log, qr/database system was not properly shut down; automatic recovery in progress/,
@@ -58,10 +53,10 @@ ok(wait_until(sub { my $p = stratad_pid($node); !-e $fail && defined $p && $p !=
 ok(wait_until(sub { stratad_log($node) =~ /durability epoch is now 3/ }, 'epoch 3'),
 	'with the next epoch');
 # the next request sees the new epoch and the compute recovers from WAL
-$node->psql('postgres', 'SELECT count(*) FROM f');
+query_now($node, 'SELECT count(*) FROM f');
 ok(wait_until(sub {
-	my ($r, $o) = $node->psql('postgres', q{SELECT count(*) FILTER (WHERE v = 'second') FROM f});
-	$r == 0 && $o eq '5000' }, 'data after recovery'),
+	my $o = query_now($node, q{SELECT count(*) FILTER (WHERE v = 'second') FROM f});
+	defined $o && $o eq '5000' }, 'data after recovery'),
 	'after the epoch change the compute recovered and has every committed row');
 like(slurp_file($node->logfile), qr/durability epoch changed from 2 to 3/,
 	'the compute noticed the epoch change');
@@ -86,10 +81,10 @@ ok(wait_until(sub { my $p = stratad_pid($node); !-e $nosave && defined $p && $p 
 	'the save is retried and stratad restarts');
 ok(wait_until(sub { stratad_log($node) =~ /durability epoch is now 4/ }, 'epoch 4'),
 	'with the next epoch: the record reached the disk');
-$node->psql('postgres', 'SELECT count(*) FROM f');
+query_now($node, 'SELECT count(*) FROM f');
 ok(wait_until(sub {
-	my ($r, $o) = $node->psql('postgres', q{SELECT count(*) FILTER (WHERE v = 'fourth') FROM f});
-	$r == 0 && $o eq '2000' }, 'data after recovery'),
+	my $o = query_now($node, q{SELECT count(*) FILTER (WHERE v = 'fourth') FROM f});
+	defined $o && $o eq '2000' }, 'data after recovery'),
 	'and the compute recovered every committed row');
 delete $ENV{STRATA_FAIL_IDENTITY_SAVE_ONCE_FILE};
 

@@ -59,10 +59,8 @@ ok(wait_until(sub {
 	return $n > $probes;
 }, 'the shmem probe after a crash-restart'),
 	'the shared-memory probe ran again after a crash-restart');
-ok(wait_until(sub {
-	my ($ret) = $node->psql('postgres', 'SELECT 1');
-	return $ret == 0;
-}, 'the server after the crash-restart'), 'the server accepts connections again');
+ok(wait_until(sub { accepts_connections($node) }, 'the server after the crash-restart'),
+	'the server accepts connections again');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), '100',
 	'data survives the crash-restart');
 $node->safe_psql('postgres', 'TRUNCATE t');

@@ -12,6 +12,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(strata_node stratad_test_path stratad_metric stratad_pid stratad_status wait_until
+  accepts_connections query_now
   stratad_log pg_strata_dir stratad_socket stratad_api stratad_ids stratad_token
   pagestream_startup
   pgbench_money_check pgbench_amcheck amcheck_all_btree pgbench_checksums
@@ -250,6 +251,29 @@ sub stratad_log
 	my ($node) = @_;
 	my $f = pg_strata_dir($node) . '/stratad.log';
 	return -e $f ? slurp_file($f) : '';
+}
+
+# The result of one query, or undef if it failed.  For polling a server
+# that may be restarting: $node->psql feeds its SQL on stdin, and a psql
+# that exits at once (the server refused it) makes IPC::Run die with EPIPE
+# (the test exits 32), so this passes the query with -c and no stdin.
+sub query_now
+{
+	my ($node, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ 'psql', '-X', '-A', '-t', '-q', '-d', $node->connstr('postgres'), '-c', $sql ],
+		'<', \undef, '>', \$out, '2>', \$err);
+	return undef unless $ok;
+	chomp $out;
+	return $out;
+}
+
+# Whether the server answers a query now.
+sub accepts_connections
+{
+	my ($node) = @_;
+	my $out = query_now($node, 'SELECT 1');
+	return defined $out && $out eq '1';
 }
 
 # Poll $cond every 100 ms until it returns true or $timeout seconds pass.
