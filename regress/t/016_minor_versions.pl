@@ -39,7 +39,10 @@ $node->safe_psql('postgres', q{
 	INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
 	DELETE FROM t WHERE id > 100;
 });
-$node->safe_psql('postgres', 'VACUUM t');
+# FREEZE: a plain VACUUM skips pages whose buffer someone else has pinned
+# (the bgwriter writing it out) and then cannot truncate past them
+# (docs/reliability.md, issue 12 point 2)
+$node->safe_psql('postgres', 'VACUUM (FREEZE) t');
 my $t_blocks = $node->safe_psql('postgres', q{SELECT pg_relation_size('t') / 8192});
 ok($t_blocks > 0 && $t_blocks < 5, "VACUUM truncated a strata relation to $t_blocks blocks");
 is($node->safe_psql('postgres', q{
