@@ -10,9 +10,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,24 +82,29 @@ tls_append_error(char *buf, size_t len, unsigned long e)
 		snprintf(buf + used, len - used, "%sOpenSSL error %lu", used ? "; " : "", e);
 }
 
-/* prefix, then ": " and the errors on this thread's queue (taken off it). */
+/*
+ * prefix, then ": " and the first error on this thread's queue (the
+ * cause; the later ones say which calls failed because of it), emptying
+ * the queue.
+ */
 static void
 queue_text(char *buf, size_t len, const char *prefix)
 {
-	char		errs[512] = "";
-	unsigned long e;
+	char		first[256] = "";
+	unsigned long e = ERR_get_error();
 
-	while ((e = ERR_get_error()) != 0)
-		tls_append_error(errs, sizeof(errs), e);
-	snprintf(buf, len, "%s%s%s", prefix, errs[0] ? ": " : "", errs);
+	if (e != 0)
+		tls_append_error(first, sizeof(first), e);
+	ERR_clear_error();
+	snprintf(buf, len, "%s%s%s", prefix, first[0] ? ": " : "", first);
 }
 
 void
-tls_failure_text(SSL *ssl, char *buf, size_t len)
+tls_failure_text(SSL *ssl, const char *what, char *buf, size_t len)
 {
 	long		v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 
-	queue_text(buf, len, "TLS handshake failed");
+	queue_text(buf, len, what);
 	if (v != X509_V_OK)
 	{
 		size_t		used = strlen(buf);
@@ -105,6 +112,17 @@ tls_failure_text(SSL *ssl, char *buf, size_t len)
 		snprintf(buf + used, len - used, " (certificate check: %s)",
 				 X509_verify_cert_error_string(v));
 	}
+}
+
+void
+tls_peer(const SSL *ssl, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t	sslen = sizeof(ss);
+
+	if (getpeername(SSL_get_fd(ssl), (struct sockaddr *) &ss, &sslen) != 0 ||
+		getnameinfo((struct sockaddr *) &ss, sslen, buf, len, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(buf, len, "?");
 }
 
 void

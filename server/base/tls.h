@@ -97,11 +97,15 @@ extern int	tls_client_expect(SSL *ssl, const char *host);
 extern void tls_append_error(char *buf, size_t len, unsigned long e);
 
 /*
- * Why a handshake failed, into buf: the errors on this thread's OpenSSL
- * queue (taken off it), then the certificate check's verdict if it
- * failed.  For callers that drive SSL themselves (stratactl).
+ * Why an operation on ssl failed, into buf: what, then the first error
+ * on this thread's OpenSSL queue (which it empties), then the certificate
+ * check's verdict if it failed.  For callers that drive SSL themselves
+ * (stratactl).
  */
-extern void tls_failure_text(SSL *ssl, char *buf, size_t len);
+extern void tls_failure_text(SSL *ssl, const char *what, char *buf, size_t len);
+
+/* The address of the peer of ssl's socket (numeric, or "?"), for the log. */
+extern void tls_peer(const SSL *ssl, char *buf, size_t len);
 
 /*
  * One line about an established connection for the log: protocol,

@@ -124,7 +124,7 @@ step(SSL *ssl, int *state, char *why, size_t len)
 		return *state = 1;
 	if (SSL_get_error(ssl, r) == SSL_ERROR_WANT_READ || SSL_get_error(ssl, r) == SSL_ERROR_WANT_WRITE)
 		return 0;
-	tls_failure_text(ssl, why, len);
+	tls_failure_text(ssl, "TLS handshake failed", why, len);
 	return *state = -1;
 }
 
