@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -647,6 +648,17 @@ conn_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->id = ++loop->next_conn_id;
 	c->is_unix = sa->sa_family == AF_UNIX;
 	format_peer(sa, c->peer, sizeof(c->peer));
+	/*
+	 * As PostgreSQL does: a response may leave in several writes (TLS
+	 * writes a record per buffer chunk), and Nagle would hold the second
+	 * until the client's delayed ACK, 40 ms a round trip.
+	 */
+	if (!c->is_unix)
+	{
+		int			on = 1;
+
+		(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));	/* only latency */
+	}
 	hcache_init(&c->hc);
 	bev = bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
