@@ -303,6 +303,15 @@ ok(wait_until(sub { slurp_file("$sdir/stratad.log") =~ /TLS handshake failed.*: 
 my $u = IO::Socket::UNIX->new(Peer => "$sdir/.s.PGSQL.$port", Type => SOCK_STREAM) or die "connect: $!";
 syswrite($u, $sslrequest);
 is(read_answer($u), 'N', 'the unix socket stays plaintext: an SSLRequest gets N');
+# a CancelRequest closes the connection, which once freed it under the reader's feet
+for my $sock (tcp_socket(),
+	IO::Socket::UNIX->new(Peer => "$sdir/.s.PGSQL.$port", Type => SOCK_STREAM))
+{
+	syswrite($sock, pack('N N N N', 16, 80877102, 1, 2));
+	is(read_answer($sock), '', 'a CancelRequest is answered by closing');
+}
+like(psql_error("$with_cert password=$secret"), qr/lacks the option strata\.sysid/,
+	'... and stratad goes on serving');
 
 # ---- the management API over HTTPS ----
 my $admin = "$sdir/api-token-admin";
