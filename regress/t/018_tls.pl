@@ -84,6 +84,10 @@ print $tf "$secret\n";
 close $tf;
 chmod 0600, $tokfile;
 
+# every stratad started here stops with the test, even one that dies early
+my @stratads;
+END { eval { $_->kill_kill(grace => 5) } for @stratads }
+
 # a stratad on $dir with TLS options @tls; returns its IPC::Run handle once serving
 sub start_stratad
 {
@@ -92,6 +96,7 @@ sub start_stratad
 	my $h = IPC::Run::start([ 'stratad', '-D', $dir, '--listen-tcp', '127.0.0.1', '--port', $port,
 		'--token-file', $token, '--http', "127.0.0.1:$http", '--http-socket', "$dir.api",
 		'--log', "$dir/stratad.log", '--log-level', 'debug', '--rw-grace-ms', '1000', @tls ]);
+	push @stratads, $h;
 	ok(wait_until(sub { -e "$dir/stratad.status" }, "stratad on $dir serving"), "stratad on port $port serves");
 	return $h;
 }
