@@ -15,6 +15,13 @@
  * socket's server runs as this cluster's OS user: a socket planted by
  * someone else (in /tmp, say) is never talked to.
  *
+ * TLS (issue 13): libpq does it all, as the connstring says; sslmode
+ * defaults to disable, and the only other value allowed is verify-full
+ * (conn_check_connstring()): every TLS mode short of it lets whoever sits
+ * on the path pose as stratad and collect the token.  Over TLS, decrypted
+ * input can wait inside OpenSSL while the socket is not readable, so
+ * every wait for input looks there first (tls_pending()).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,6 +30,8 @@
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include "access/xlog.h"
 #include "libpq-fe.h"
@@ -113,36 +122,93 @@ conn_target(void)
 	return buf;
 }
 
-/* The secret keyword in connstr ("password" or "passfile"), or NULL. */
+/* A keyword's value in parsed options, or NULL if unset or empty. */
 static const char *
-secret_keyword(const char *connstr)
+option(PQconninfoOption *opts, const char *keyword)
 {
-	PQconninfoOption *opts = PQconninfoParse(connstr, NULL);
-	const char *found = NULL;
-
 	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, keyword) == 0)
+			return o->val != NULL && o->val[0] != '\0' ? o->val : NULL;
+	return NULL;
+}
+
+/* The secret keyword in opts ("password", "passfile", "sslpassword"), or NULL. */
+static const char *
+secret_keyword(PQconninfoOption *opts)
+{
+	static const char *const secrets[] = {"password", "passfile", "sslpassword"};
+
+	for (size_t i = 0; i < lengthof(secrets); i++)
+		if (option(opts, secrets[i]) != NULL)
+			return secrets[i];
+	return NULL;
+}
+
+/*
+ * An sslmode that encrypts without checking that the server is the host
+ * named (allow, prefer, require, verify-ca), or NULL.
+ */
+static const char *
+unverified_sslmode(PQconninfoOption *opts)
+{
+	const char *mode = option(opts, "sslmode");
+
+	if (mode == NULL || strcmp(mode, "disable") == 0 || strcmp(mode, "verify-full") == 0)
+		return NULL;
+	return mode;
+}
+
+/* Whether opts reach stratad over TCP (a host that is no socket directory). */
+static bool
+uses_tcp(PQconninfoOption *opts)
+{
+	const char *h = option(opts, "host");
+
+	if (option(opts, "hostaddr") != NULL)
+		return true;
+	/* a comma-separated list: any name or address in it is TCP */
+	while (h != NULL && *h != '\0')
 	{
-		if (o->val != NULL && strcmp(o->keyword, "password") == 0)
-			found = "password";
-		else if (o->val != NULL && strcmp(o->keyword, "passfile") == 0 && found == NULL)
-			found = "passfile";
+		if (*h != '/' && *h != '@' && *h != ',')
+			return true;
+		h = strchr(h, ',');
+		if (h != NULL)
+			h++;
 	}
-	if (opts)
-		PQconninfoFree(opts);
-	return found;
+	return false;
 }
 
 void
 conn_check_settings(void)
 {
-	const char *kw = secret_keyword(strata_stratad_connstring);
+	PQconninfoOption *opts;
+	const char *kw;
+	const char *mode;
 
-	if (kw != NULL)
+	if (strata_stratad_connstring[0] == '\0')
+		return;
+	if ((opts = PQconninfoParse(strata_stratad_connstring, NULL)) == NULL)
+		return;					/* libpq says what is wrong at the first connection */
+	if ((kw = secret_keyword(opts)) != NULL)
 		ereport(FATAL,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("strata.stratad_connstring must not contain \"%s\"", kw),
 				 errdetail("A setting can be read by more users than a file, and ends up in logs and backups."),
+				 strcmp(kw, "sslpassword") == 0 ?
+				 errhint("Store the client key without a passphrase in a file of mode 0600.") :
 				 errhint("Put the token in a file of mode 0600 and set strata.stratad_token_file.")));
+	if ((mode = unverified_sslmode(opts)) != NULL)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("strata.stratad_connstring must not set sslmode to \"%s\"", mode),
+				 errdetail("With sslmode=%s libpq does not check that the server's certificate names the host it connects to, so a machine on the path could pose as stratad and collect the token and the pages.", mode),
+				 errhint("Use sslmode=verify-full with sslrootcert set to the CA of stratad's certificate, or sslmode=disable on a network you trust.")));
+	if (uses_tcp(opts) && option(opts, "sslmode") == NULL)
+		ereport(WARNING,
+				(errmsg("strata.stratad_connstring reaches stratad over TCP without TLS"),
+				 errdetail("The token and the pages cross the network in clear text."),
+				 errhint("Start stratad with --tls-cert and --tls-key, and add sslmode=verify-full and sslrootcert to strata.stratad_connstring.")));
+	PQconninfoFree(opts);
 }
 
 bool
@@ -150,6 +216,7 @@ conn_check_connstring(char **newval, void **extra, GucSource source)
 {
 	char	   *err = NULL;
 	PQconninfoOption *opts;
+	const char *kw;
 	bool		ok = true;
 
 	if (*newval == NULL || (*newval)[0] == '\0')
@@ -169,16 +236,22 @@ conn_check_connstring(char **newval, void **extra, GucSource source)
 			PQfreemem(err);
 		return false;
 	}
-	for (PQconninfoOption *o = opts; o->keyword; o++)
+	if ((kw = secret_keyword(opts)) != NULL)
 	{
-		if ((strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "passfile") == 0) &&
-			o->val != NULL)
-		{
-			GUC_check_errmsg("strata.stratad_connstring must not contain \"%s\"", o->keyword);
-			GUC_check_errdetail("A setting can be read by more users than a file, and ends up in logs.");
+		GUC_check_errmsg("strata.stratad_connstring must not contain \"%s\"", kw);
+		GUC_check_errdetail("A setting can be read by more users than a file, and ends up in logs.");
+		if (strcmp(kw, "sslpassword") == 0)
+			GUC_check_errhint("Store the client key without a passphrase in a file of mode 0600.");
+		else
 			GUC_check_errhint("Put the token in a file of mode 0600 and set strata.stratad_token_file.");
-			ok = false;
-		}
+		ok = false;
+	}
+	else if ((kw = unverified_sslmode(opts)) != NULL)
+	{
+		GUC_check_errmsg("strata.stratad_connstring must not set sslmode to \"%s\"", kw);
+		GUC_check_errdetail("With sslmode=%s libpq does not check that the server's certificate names the host it connects to.", kw);
+		GUC_check_errhint("Use sslmode=verify-full with sslrootcert, or sslmode=disable on a network you trust.");
+		ok = false;
 	}
 	PQconninfoFree(opts);
 	return ok;
@@ -235,6 +308,20 @@ own_user_name(void)
 	return name[0] ? name : NULL;
 }
 
+/*
+ * Whether c's TLS layer holds input already decrypted: PQconsumeInput()
+ * reads one buffer's worth, OpenSSL may have taken the rest of a record
+ * off the socket, and the socket then stays quiet however long one
+ * waits on it.
+ */
+static bool
+tls_pending(PGconn *c)
+{
+	SSL		   *ssl = PQsslStruct(c, "OpenSSL");
+
+	return ssl != NULL && SSL_pending(ssl) > 0;
+}
+
 /* Wait for the socket in a connect step; false on timeout. */
 static bool
 wait_socket(pgsocket sock, uint32 events, TimestampTz deadline)
@@ -278,12 +365,14 @@ connect_once(TimestampTz deadline, char **why)
 	snprintf(options, sizeof(options),
 			 "-c strata.sysid=" UINT64_FORMAT " -c strata.mode=rw -c strata.start=" INT64_FORMAT,
 			 GetSystemIdentifier(), (int64) PgStartTime);
-	/* before dbname: a remote connstring may name another user */
+	/* before dbname: a remote connstring may name another user, or TLS */
 	if (own_user_name() != NULL)
 	{
 		keys[n] = "requirepeer";
 		vals[n++] = own_user_name();
 	}
+	keys[n] = "sslmode";
+	vals[n++] = "disable";
 	if (STRATA_EMBEDDED())
 	{
 		snprintf(port, sizeof(port), "%d", PROTO_DEFAULT_PORT);
@@ -310,8 +399,6 @@ connect_once(TimestampTz deadline, char **why)
 	vals[n++] = pid;
 	keys[n] = "options";
 	vals[n++] = options;
-	keys[n] = "sslmode";
-	vals[n++] = "disable";
 	keys[n] = NULL;
 	vals[n] = NULL;
 
@@ -350,6 +437,8 @@ connect_once(TimestampTz deadline, char **why)
 			goto fail;
 		if (!PQisBusy(c))
 			break;
+		if (tls_pending(c))
+			continue;
 		if (!wait_socket(PQsocket(c), WL_SOCKET_READABLE, deadline))
 		{
 			PQfinish(c);
@@ -496,6 +585,16 @@ conn_wait(uint32 events)
 {
 	WaitEvent	ev;
 
+	/* input the socket will not announce: take it now */
+	if ((events & WL_SOCKET_READABLE) && tls_pending(conn))
+	{
+		if (!PQconsumeInput(conn))
+		{
+			conn_lost(pchomp(PQerrorMessage(conn)));
+			return false;
+		}
+		return true;
+	}
 	ModifyWaitEvent(conn_wes, conn_wes_sock, events, NULL);
 	if (WaitEventSetWait(conn_wes, 1000, &ev, 1, PG_WAIT_EXTENSION) <= 0)
 		return true;

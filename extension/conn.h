@@ -44,15 +44,18 @@ extern void conn_connect(void (*give_up) (void));
 
 /*
  * GUC check hook of strata.stratad_connstring: refuses a value libpq
- * cannot parse or one that carries a password or passfile (secrets come
- * from strata.stratad_token_file), as ALTER SYSTEM would write it.  At
+ * cannot parse, one that carries a password, passfile or sslpassword
+ * (secrets come from files: strata.stratad_token_file), or an sslmode
+ * other than disable or verify-full, as ALTER SYSTEM would write it.  At
  * postmaster start it accepts everything: conn_check_settings() decides.
  */
 extern bool conn_check_connstring(char **newval, void **extra, GucSource source);
 
 /*
  * At load, after the GUCs are defined: FATAL if strata.stratad_connstring
- * carries a password or passfile.
+ * carries a secret or a TLS mode that does not verify the server (as the
+ * check hook refuses them); WARNING if it reaches stratad over TCP
+ * without TLS.
  */
 extern void conn_check_settings(void);
 

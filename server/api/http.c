@@ -19,9 +19,13 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "apiauth.h"
 #include "loopcall.h"
@@ -30,6 +34,7 @@
 #include "routes.h"
 #include "slog.h"
 #include "strata_err.h"
+#include "tls.h"
 
 /*
  * One API per process; main thread, except evhttp (the API thread's).
@@ -102,6 +107,14 @@ admit(struct evhttp_request *req, struct server *srv, const char *path, int is_u
 	int			is_get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
 	enum api_scope scope;
 
+	if (!is_unix && srv->tls_ctx != NULL &&
+		bufferevent_openssl_get_ssl(evhttp_connection_get_bufferevent(
+											evhttp_request_get_connection(req))) == NULL)
+	{
+		/* new_tls_bev() failed and evhttp made a plain one: TLS is not optional */
+		refuse(req, 503, "out of memory for TLS");
+		return 0;
+	}
 	if (!is_unix &&
 		!apiauth_host_ok(evhttp_find_header(h, "Host"), listen_host, listen_port))
 	{
@@ -152,6 +165,79 @@ dispatch(struct evhttp_request *req, void *arg)
 		metrics_reply(req, srv);
 	else
 		api_status(req, srv);
+}
+
+/*
+ * A plain HTTP request came to the HTTPS port: say so in plain HTTP, as
+ * nginx does, rather than only closing.  A short write to a socket that
+ * has sent nothing yet; if it does not fit, the client just sees the
+ * close.
+ */
+static void
+plain_http_refusal(int fd)
+{
+	static const char body[] = "{\"error\": \"this management API speaks HTTPS only\"}\n";
+	char		reply[256];
+	int			n = snprintf(reply, sizeof(reply), "HTTP/1.1 400 Bad Request\r\n"
+							 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+							 "Connection: close\r\n\r\n%s", sizeof(body) - 1, body);
+
+	if (send(fd, reply, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return;					/* the close tells it as much */
+}
+
+/*
+ * OpenSSL's view of a TLS connection of the API: a failed handshake is
+ * logged once per peer address (apiauth.h), as refusals are; evhttp
+ * closes the connection without telling anyone.
+ */
+static void
+on_tls_info(const SSL *ssl, int where, int ret)
+{
+	unsigned long e;
+	long		verify;
+	char		peer[80];
+	char		why[512] = "";
+
+	/* a handshake step returned; an error on the queue means it failed */
+	if (!(where & SSL_CB_EXIT) || ret > 0 || (e = ERR_peek_error()) == 0)
+		return;
+	tls_append_error(why, sizeof(why), e);
+	if ((verify = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(why + strlen(why), sizeof(why) - strlen(why), " (client certificate: %s)",
+				 X509_verify_cert_error_string(verify));
+	tls_peer(ssl, peer, sizeof(peer));
+	if (apiauth_log_peer(peer))
+		slog(SLOG_WARNING, "api: TLS handshake with %s failed (logged once per peer): %s",
+			 peer, why);
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST)
+		plain_http_refusal(SSL_get_fd(ssl));
+}
+
+/*
+ * evhttp's bufferevent for each TCP connection: TLS, accepting (evhttp
+ * gives it the socket).  NULL if out of memory: evhttp then makes a
+ * plain one, whose requests admit() refuses.
+ */
+static struct bufferevent *
+new_tls_bev(struct event_base *base, void *arg)
+{
+	struct server *srv = arg;
+	SSL		   *ssl = SSL_new(srv->tls_ctx);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+	{
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_set_info_callback(ssl, on_tls_info);
+	/* on failure libevent frees ssl */
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+										 BEV_OPT_CLOSE_ON_FREE);
+	if (bev != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 /* An evhttp on the API's loop for requests arriving at l; NULL if no memory. */
@@ -226,6 +312,9 @@ http_start(struct server *srv, const char *addr, int any_port)
 		(srv->api_calls = loopcall_new(srv->api_base)) == NULL ||
 		(http = new_evhttp(srv, &tcp_listener)) == NULL)
 		return STRATA_ENOMEM;
+	/* HTTPS on TCP; the unix socket's evhttp stays plain */
+	if (srv->tls_ctx != NULL)
+		evhttp_set_bevcb(http, new_tls_bev, srv);
 	bs = evhttp_bind_socket_with_handle(http, host, (uint16_t) port);
 	if (bs == NULL && any_port)
 	{
@@ -242,7 +331,8 @@ http_start(struct server *srv, const char *addr, int any_port)
 	snprintf(srv->http_addr, sizeof(srv->http_addr), "%s:%d", host, port);
 	snprintf(listen_host, sizeof(listen_host), "%s", host);
 	listen_port = port;
-	slog(SLOG_INFO, "http: management API on %s", srv->http_addr);
+	slog(SLOG_INFO, "http: management API on %s%s", srv->http_addr,
+		 srv->tls_ctx ? " (HTTPS)" : "");
 	if (srv->http_socket != NULL)
 		return bind_unix(srv, srv->http_socket);
 	return 0;

@@ -16,6 +16,9 @@
  * HTTP_MAX_BODY get 413, headers above HTTP_MAX_HEADERS 400 (evhttp).
  * With srv->http_socket the API also listens on that unix socket
  * (mode 0600; tokens are still required, the Host is not checked).
+ * With srv->tls_ctx the TCP listener speaks HTTPS only (client
+ * certificates as tls.h configures them); a failed handshake is logged
+ * once per peer; the unix socket stays plain HTTP.
  *
  * Why a thread of its own: management requests remove directories, save
  * configs, create branches and wait for background work; none of that may

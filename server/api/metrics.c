@@ -259,6 +259,13 @@ metrics_reply(struct evhttp_request *req, struct server *srv)
 	evbuffer_add_printf(b, "strata_pageservice_connections %llu\n", (unsigned long long) m->connections);
 	counter(b, "strata_pageservice_connections_total", "Client connections accepted.");
 	evbuffer_add_printf(b, "strata_pageservice_connections_total %llu\n", (unsigned long long) m->connections_total);
+	counter(b, "strata_pageservice_tls_handshakes_total", "TLS sessions established with clients.");
+	evbuffer_add_printf(b, "strata_pageservice_tls_handshakes_total %llu\n",
+						(unsigned long long) m->tls_handshakes);
+	counter(b, "strata_pageservice_tls_handshake_failures_total",
+			"TLS handshakes with clients that failed or timed out.");
+	evbuffer_add_printf(b, "strata_pageservice_tls_handshake_failures_total %llu\n",
+						(unsigned long long) m->tls_handshake_failures);
 	counter(b, "strata_pageservice_bytes_received_total", "Bytes received from clients.");
 	evbuffer_add_printf(b, "strata_pageservice_bytes_received_total %llu\n", (unsigned long long) m->bytes_received);
 	counter(b, "strata_pageservice_bytes_sent_total", "Bytes queued to clients.");

@@ -16,7 +16,7 @@
  * write-buffer flush threads and background threads (timeline.h) are the
  * others.  Who writes what:
  *
- *	- configuration (datadir .. rw_grace_ms, max_batch_size .. read_workers):
+ *	- configuration (datadir .. rw_grace_ms, tls_ctx, max_batch_size .. read_workers):
  *	  main(), before the loops run; read-only afterwards, so the API thread
  *	  may read it directly (as it may state and reg).
  *	- id, state, exit_code: main() before and after the loop; while it
@@ -74,6 +74,8 @@ struct server_metrics
 	uint64_t	protocol_violations;
 	uint64_t	connections;	/* open now */
 	uint64_t	connections_total;
+	uint64_t	tls_handshakes; /* TLS sessions established (page service) */
+	uint64_t	tls_handshake_failures;
 	uint64_t	bytes_received;
 	uint64_t	bytes_sent;
 	uint64_t	syncs;
@@ -98,6 +100,7 @@ extern const double server_exec_bucket_le[EXEC_BUCKETS];
 struct pagesvc_loop;
 struct workers;
 struct loopcall;
+struct ssl_ctx_st;
 
 struct server
 {
@@ -116,6 +119,12 @@ struct server
 	int			port;
 	int			sync_interval_ms;
 	const char *token;			/* TCP peers must present it (--token-file) */
+	/*
+	 * TLS for every TCP peer, page service and API (--tls-*; tls.h), or
+	 * NULL: plaintext.  Set up by main() and only read afterwards, so the
+	 * loops' threads share it.
+	 */
+	struct ssl_ctx_st *tls_ctx;
 	const char *http_socket;	/* the API's unix socket, or NULL */
 	int			metrics_no_auth;	/* GET /metrics needs no token */
 	long long	open_files_limit;	/* RLIMIT_NOFILE after raising it */

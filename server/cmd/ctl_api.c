@@ -78,6 +78,32 @@ load_token(const struct ctl_args *a, const char *dir)
 }
 
 /*
+ * TLS as --tls-* say; st (borrowed, or NULL) is the status file the
+ * address came from, which tells whether the API is HTTPS.  0, or -1
+ * having said why.
+ */
+static int
+setup_tls(const struct ctl_args *a, json_t *st, const char *http)
+{
+	if (a->tls_ca == NULL && (a->tls_cert != NULL || a->tls_key != NULL))
+	{
+		fprintf(stderr, "stratactl: --tls-cert and --tls-key need --tls-ca (the CA that signed "
+				"stratad's certificate)\n");
+		return -1;
+	}
+	if (a->tls_ca == NULL && st != NULL && json_is_true(json_object_get(st, "http_tls")) &&
+		strncmp(http, "unix:", 5) != 0)
+	{
+		fprintf(stderr, "stratactl: the management API at %s is HTTPS: give --tls-ca FILE (the "
+				"CA that signed stratad's certificate)\n", http);
+		return -1;
+	}
+	if (a->tls_ca == NULL)
+		return 0;
+	return ctl_http_set_tls(a->tls_ca, a->tls_cert, a->tls_key);
+}
+
+/*
  * GET /v1/status from http.  Returns -1, having said so, if stratad does
  * not answer or refuses; else 0 with *api the parsed reply, or NULL (and
  * jerr) if it is not JSON.
@@ -91,7 +117,7 @@ fetch_api_status(const char *http, json_t **api, json_error_t *jerr)
 	*api = NULL;
 	if (body == NULL)
 	{
-		fprintf(stderr, "stratactl: stratad at %s does not answer\n", http);
+		fprintf(stderr, "stratactl: stratad at %s does not answer: %s\n", http, ctl_http_error());
 		return -1;
 	}
 	*api = json_loads(body, 0, jerr);
@@ -151,7 +177,8 @@ ctl_status(const char *cmd, const struct ctl_args *a, int argc, char **argv)
 		json_decref(st);
 		return OPT_EXIT_FAIL;
 	}
-	if (load_token(a, a->datadir ? dir : NULL) != 0 || fetch_api_status(http, &api, &jerr) != 0)
+	if (load_token(a, a->datadir ? dir : NULL) != 0 ||
+		setup_tls(a, a->http ? NULL : st, http) != 0 || fetch_api_status(http, &api, &jerr) != 0)
 	{
 		json_decref(st);
 		return OPT_EXIT_FAIL;
@@ -196,13 +223,14 @@ resolve(const struct ctl_args *a, struct target *t)
 	char		dir[4096];
 	char		path[4200];
 	json_t	   *st;
+	json_t	   *f = NULL;		/* the status file the address came from */
 	json_error_t jerr;
+	int			err;
 
 	memset(t, 0, sizeof(*t));
 	if (a->datadir != NULL)
 	{
-		json_t	   *f = load_status_file(a->datadir, dir, sizeof(dir), path, sizeof(path));
-
+		f = load_status_file(a->datadir, dir, sizeof(dir), path, sizeof(path));
 		if (f != NULL && http == NULL)
 		{
 			const char *h = json_string_value(json_object_get(f, "http_addr"));
@@ -210,15 +238,22 @@ resolve(const struct ctl_args *a, struct target *t)
 			snprintf(addr, sizeof(addr), "%s", h ? h : "");
 			http = addr;
 		}
-		json_decref(f);
+		else
+		{
+			json_decref(f);
+			f = NULL;
+		}
 	}
 	if (http == NULL || http[0] == '\0')
 	{
 		fprintf(stderr, "stratactl: give -D DATADIR (of a running stratad), set PGDATA, or give --http\n");
+		json_decref(f);
 		return -1;
 	}
 	t->http = http;
-	if (load_token(a, a->datadir ? dir : NULL) != 0 || fetch_api_status(http, &st, &jerr) != 0)
+	err = load_token(a, a->datadir ? dir : NULL) != 0 || setup_tls(a, f, http) != 0;
+	json_decref(f);
+	if (err || fetch_api_status(http, &st, &jerr) != 0)
 		return -1;
 	snprintf(t->tenant, sizeof(t->tenant), "%s",
 			 a->tenant ? a->tenant : st ? json_string_value(json_object_get(st, "tenant_id")) : "");
@@ -241,7 +276,8 @@ api_call(const struct target *t, const char *method, const char *path, json_t *b
 	free(text);
 	if (reply == NULL)
 	{
-		fprintf(stderr, "stratactl: stratad at %s does not answer\n", t->http);
+		fprintf(stderr, "stratactl: stratad at %s does not answer: %s\n", t->http,
+				ctl_http_error());
 		return NULL;
 	}
 	o = json_loads(reply, 0, &jerr);

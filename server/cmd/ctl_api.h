@@ -11,7 +11,9 @@
  * Every request carries a bearer token (apiauth.h): read from
  * --token-file, or else from the admin token file in that data directory
  * (DIR/pg_strata/api-token-admin or DIR/api-token-admin); never from the
- * command line.
+ * command line.  With --tls-ca FILE the API is reached over HTTPS on TCP
+ * (the server's certificate must chain to FILE and name the host given);
+ * a status file saying the API is HTTPS makes --tls-ca mandatory.
  *
  * Each command prints its result on stdout (rows, or JSON with --json),
  * its errors on stderr, and returns the process exit code: OPT_EXIT_OK,
@@ -29,6 +31,9 @@ struct ctl_args
 	const char *datadir;		/* -D, else $PGDATA; NULL if neither */
 	const char *http;			/* --http HOST:PORT or unix:PATH, or NULL */
 	const char *token_file;		/* --token-file, or NULL: the data directory's */
+	const char *tls_ca;			/* --tls-ca: HTTPS on TCP, verified by these CAs */
+	const char *tls_cert;		/* --tls-cert, --tls-key: our client certificate */
+	const char *tls_key;
 	const char *tenant;			/* --tenant, or NULL: stratad's own */
 	const char *timeline;		/* --timeline, or NULL: stratad's own */
 	const char *ancestor;		/* --ancestor (timeline create) */

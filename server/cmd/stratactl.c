@@ -14,6 +14,7 @@
  *-------------------------------------------------------------------------
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,11 @@ struct command
 #define HTTP_HELP \
 	"      --http ADDR     ask the management API at ADDR (HOST:PORT or unix:PATH)\n" \
 	"                      instead of the status file's\n" \
-	"      --token-file F  the API token (default: the data directory's admin token)\n"
+	"      --token-file F  the API token (default: the data directory's admin token)\n" \
+	"      --tls-ca FILE   HTTPS on TCP: stratad's certificate must chain to a CA in\n" \
+	"                      FILE and name the host of ADDR\n" \
+	"      --tls-cert FILE, --tls-key FILE  our client certificate and its key\n" \
+	"                      (key mode 0600)\n"
 #define JSON_HELP \
 	"      --json          print JSON\n"
 #define API_HELP \
@@ -242,6 +247,9 @@ main(int argc, char **argv)
 		OPT("json", 0, OPT_FLAG, &a.as_json),
 		OPT("http", 0, OPT_STRING, &a.http),
 		OPT("token-file", 0, OPT_STRING, &a.token_file),
+		OPT("tls-ca", 0, OPT_STRING, &a.tls_ca),
+		OPT("tls-cert", 0, OPT_STRING, &a.tls_cert),
+		OPT("tls-key", 0, OPT_STRING, &a.tls_key),
 		OPT("tenant", 0, OPT_STRING, &a.tenant),
 		OPT("timeline", 0, OPT_STRING, &a.timeline),
 		OPT("ancestor", 0, OPT_STRING, &a.ancestor),
@@ -260,6 +268,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return OPT_EXIT_USAGE;
 	}
+	/* a server that closed on us is an error to report, not a reason to die */
+	signal(SIGPIPE, SIG_IGN);
 	r = opt_parse("stratactl", opts, argc, argv, &n);
 	if (n > 0 && (c = find_command(argv[1])) == NULL)
 	{

@@ -42,10 +42,13 @@
 #include "slog.h"
 #include "tenant.h"
 #include "timeline.h"
+#include "tls.h"
 #include "strata_err.h"
 
 static struct server srv;
 static char tcp_token[SECRET_MAX];	/* read from --token-file */
+static struct tls_server_conf tls_conf; /* --tls-* */
+static int	tls_client_cert_given;	/* --tls-client-cert was given */
 
 static void
 usage(FILE *f)
@@ -59,6 +62,12 @@ usage(FILE *f)
 			"      --listen-tcp ADDR    also listen on TCP at ADDR:port\n"
 			"      --token-file FILE    TCP peers must send the token in FILE (mode 0600) as\n"
 			"                           their password\n"
+			"      --tls-cert FILE      TLS on TCP (page service and API): certificate chain\n"
+			"      --tls-key FILE       ... and its private key (ours with mode 0600, or\n"
+			"                           root's with 0640)\n"
+			"      --tls-ca FILE        CAs that sign client certificates\n"
+			"      --tls-client-cert none|optional|require  client certificates over TLS\n"
+			"                           (default: require with --tls-ca, else none)\n"
 			"      --http HOST:PORT     management API (default 127.0.0.1:9898)\n"
 			"      --http-any-port      use a free port if the API port is taken\n"
 			"      --http-socket PATH   also serve the management API on this unix socket\n"
@@ -100,12 +109,13 @@ write_status(void)
 	int			err;
 
 	snprintf(sysid, sizeof(sysid), "%llu", (unsigned long long) srv.id.sysid);
-	o = json_pack("{s:i, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s}",
+	o = json_pack("{s:i, s:s, s:s, s:i, s:s, s:b, s:s, s:s, s:s, s:s}",
 				  "pid", (int) getpid(),
 				  "socket", srv.socket_path,
 				  "socket_dir", "",
 				  "port", srv.port,
 				  "http_addr", srv.http_addr,
+				  "http_tls", srv.tls_ctx != NULL,
 				  "tenant_id", srv.tenant_hex,
 				  "timeline_id", srv.timeline_hex,
 				  "system_identifier", sysid,
@@ -200,6 +210,59 @@ load_tcp_token(const char *path)
 	return 0;
 }
 
+static int
+set_tls_client_cert(const char *arg)
+{
+	if (tls_parse_client_cert(arg, &tls_conf.client_cert) != 0)
+	{
+		fprintf(stderr, "stratad: --tls-client-cert takes none, optional or require\n");
+		return -1;
+	}
+	tls_client_cert_given = 1;
+	return 0;
+}
+
+/* The --tls-* options go together so: 0, or -1 having said why. */
+static int
+check_tls_options(void)
+{
+	const char *why = NULL;
+
+	if ((tls_conf.cert_file == NULL) != (tls_conf.key_file == NULL))
+		why = "--tls-cert and --tls-key go together";
+	else if (tls_conf.cert_file == NULL && (tls_conf.ca_file != NULL || tls_client_cert_given))
+		why = "--tls-ca and --tls-client-cert need --tls-cert and --tls-key";
+	else if (tls_conf.ca_file == NULL && tls_conf.client_cert != TLS_CLIENT_CERT_NONE)
+		why = "--tls-client-cert optional or require needs --tls-ca (the CAs to check them by)";
+	if (why != NULL)
+	{
+		fprintf(stderr, "stratad: %s\n", why);
+		return -1;
+	}
+	if (tls_conf.ca_file != NULL && !tls_client_cert_given)
+		tls_conf.client_cert = TLS_CLIENT_CERT_REQUIRE;
+	return 0;
+}
+
+/* The TLS context of --tls-*, if given; 0, or -1 having logged why. */
+static int
+load_tls(void)
+{
+	static const char *const modes[] = {"none", "optional", "require"};
+	char		why[1024];
+
+	if (tls_conf.cert_file == NULL)
+		return 0;
+	if (tls_server_ctx_new(&tls_conf, &srv.tls_ctx, why, sizeof(why)) != 0)
+	{
+		slog(SLOG_ERROR, "stratad: cannot set up TLS: %s", why);
+		return -1;
+	}
+	slog(SLOG_INFO, "stratad: TLS on TCP connections (page service and API), certificate \"%s\", "
+		 "client certificates: %s", tls_conf.cert_file, modes[tls_conf.client_cert]);
+	return 0;
+}
+
 /*
  * Raise RLIMIT_NOFILE to its hard limit: every connection and open layer
  * file takes a descriptor, and the soft default (often 1024) is too few.
@@ -283,6 +346,10 @@ main(int argc, char **argv)
 		OPT("listen-tcp", 0, OPT_STRING, &tcp),
 		OPT_CALLBACK("token", refuse_token_arg),
 		OPT("token-file", 0, OPT_STRING, &token_file),
+		OPT("tls-cert", 0, OPT_STRING, &tls_conf.cert_file),
+		OPT("tls-key", 0, OPT_STRING, &tls_conf.key_file),
+		OPT("tls-ca", 0, OPT_STRING, &tls_conf.ca_file),
+		OPT_CALLBACK("tls-client-cert", set_tls_client_cert),
 		OPT("http", 0, OPT_STRING, &http_addr),
 		OPT("http-any-port", 0, OPT_FLAG, &any_port),
 		OPT("http-socket", 0, OPT_STRING, &srv.http_socket),
@@ -340,6 +407,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check_tls_options() != 0)
+		return 2;
 	if (strlen(srv.datadir) > STRATA_DATADIR_MAX)
 	{
 		fprintf(stderr, "stratad: the data directory path is longer than %d bytes\n",
@@ -375,6 +444,11 @@ main(int argc, char **argv)
 	srv.started = time(NULL);
 	slog(SLOG_INFO, "stratad: starting (version %s) in \"%s\"", STRATA_VERSION, srv.datadir);
 	raise_nofile();
+	if (load_tls() != 0)
+		goto out;
+	if (tcp != NULL && srv.tls_ctx == NULL && !import_only)
+		slog(SLOG_WARNING, "stratad: the page service listens on TCP without TLS: the token and "
+			 "the pages cross the network in clear text (see --tls-cert, --tls-key)");
 
 	if (identity_load(srv.datadir, &srv.id) != 0)
 		goto out;
@@ -487,6 +561,7 @@ out:
 	}
 	if (srv.base)
 		event_base_free(srv.base);
+	SSL_CTX_free(srv.tls_ctx);
 	close(pidfd);
 	if (rc != 0)
 		slog(SLOG_ERROR, "stratad: exiting after a failure (see above)");

@@ -9,6 +9,8 @@
  * a client that stops reading holds a bounded buffer and nothing else.
  * Output is written directly in the iteration that queued it
  * (on_direct_write); only what the socket refuses waits for EV_WRITE.
+ * A TLS connection (conn_start_tls) has an OpenSSL bufferevent instead,
+ * which encrypts and writes on EV_WRITE itself: no direct writes there.
  *
  * A connection is freed by conn_free(), directly on an error or EOF, or
  * once CLOSING drained its output; never while its read is on a worker.
@@ -17,7 +19,10 @@
  */
 #include "pagesvc_internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,19 +33,25 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "bytes.h"
 #include "clock.h"
 #include "durable.h"
 #include "slog.h"
 #include "throttle.h"
+#include "tls.h"
 
 #define STARTUP_MAX		10000
 #define QUERY_MAX		65536
 #define OUTPUT_RESUME	(1024 * 1024)
 #define CLOSE_TIMEOUT_S	5
+/* A TLS handshake must be done by then (PostgreSQL's authentication_timeout). */
+#define CONN_HANDSHAKE_TIMEOUT_S 60
 
 /* Free the connection once its output drained, or after a timeout. */
 void
@@ -77,6 +88,12 @@ conn_free(struct conn *c)
 	exec_batch_free(&c->bat[1]);
 	free(c->pages);
 	hcache_shutdown(&c->hc);
+	if (c->tls == CONN_TLS_ON && !c->tls_broken)
+	{
+		/* close_notify, so the client sees an end rather than a truncation */
+		(void) SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));	/* best effort */
+		ERR_clear_error();
+	}
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -119,8 +136,8 @@ conn_violation(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	slog(SLOG_WARNING, "pagesvc: protocol violation, closing connection: %s conn=%llu app=%s",
-		 msg, (unsigned long long) c->id, c->app[0] ? c->app : "-");
+	slog(SLOG_WARNING, "pagesvc: protocol violation, closing connection: %s conn=%llu peer=%s app=%s",
+		 msg, (unsigned long long) c->id, c->peer, c->app[0] ? c->app : "-");
 	c->srv->m.protocol_violations++;
 	pgwire_put_error(c, "FATAL", "08P01", msg);
 	conn_close(c);
@@ -188,11 +205,12 @@ throttled(struct conn *c, const uint8_t *buf, size_t len, uint64_t t)
 static int
 read_messages(struct conn *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t    *frame = c->loop->frame;
 
 	while (!c->blocked && c->state != CONN_CLOSING)
 	{
+		/* conn_start_tls() replaces c->bev */
+		struct evbuffer *in = bufferevent_get_input(c->bev);
 		uint8_t		hdr[6];
 		size_t		avail = evbuffer_get_length(in);
 		uint32_t	len;
@@ -219,7 +237,8 @@ read_messages(struct conn *c)
 				break;
 			evbuffer_remove(in, frame, len);
 			c->srv->m.bytes_received += len;
-			pgwire_startup(c, frame, len);
+			if (pgwire_startup(c, frame, len) != 0)
+				return 1;
 			continue;
 		}
 		if (avail < 5)
@@ -363,8 +382,8 @@ on_write(struct bufferevent *bev, void *arg)
 			conn_free(c);
 		return;
 	}
-	/* all out: back to direct writes (on_direct_write) */
-	if (queued == 0)
+	/* all out: back to direct writes (on_direct_write); TLS always writes itself */
+	if (queued == 0 && c->tls == CONN_TLS_NONE)
 		bufferevent_disable(bev, EV_WRITE);
 	output_drained(c, queued);
 }
@@ -423,15 +442,68 @@ on_out_drain(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *ar
 	exec_drained(c);
 }
 
+/* A TLS handshake ended in what: logged once, with the peer and why. */
+static void
+handshake_failed(struct conn *c, short what)
+{
+	SSL		   *ssl = bufferevent_openssl_get_ssl(c->bev);
+	long		verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	char		why[512] = "";
+	unsigned long e;
+
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+	{
+		/* libevent lists SSL_get_error()'s verdict too (a small number): not a reason */
+		if (e > SSL_ERROR_WANT_CLIENT_HELLO_CB)
+			tls_append_error(why, sizeof(why), e);
+	}
+	if (verify != X509_V_OK)
+	{
+		size_t		used = strlen(why);
+
+		snprintf(why + used, sizeof(why) - used, "%s(client certificate: %s)",
+				 used ? " " : "", X509_verify_cert_error_string(verify));
+	}
+	if (why[0] == '\0' && (what & BEV_EVENT_TIMEOUT))
+		snprintf(why, sizeof(why), "not done within %d s", CONN_HANDSHAKE_TIMEOUT_S);
+	else if (why[0] == '\0')
+		snprintf(why, sizeof(why), "%s", (what & BEV_EVENT_EOF) || errno == 0 ||
+				 errno == ECONNRESET ? "the client closed the connection" : strerror(errno));
+	c->srv->m.tls_handshake_failures++;
+	slog(SLOG_WARNING, "pagesvc: TLS handshake failed, closing connection conn=%llu peer=%s: %s",
+		 (unsigned long long) c->id, c->peer, why);
+}
+
+/* The handshake is done: the startup packet comes next, encrypted. */
+static void
+handshake_done(struct conn *c)
+{
+	char		desc[512];
+
+	c->tls = CONN_TLS_ON;
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	c->srv->m.tls_handshakes++;
+	tls_describe(bufferevent_openssl_get_ssl(c->bev), desc, sizeof(desc));
+	slog(SLOG_DEBUG, "pagesvc: TLS established conn=%llu peer=%s: %s",
+		 (unsigned long long) c->id, c->peer, desc);
+}
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	(void) bev;
+	if ((what & BEV_EVENT_CONNECTED) && c->tls == CONN_TLS_HANDSHAKE)
+	{
+		handshake_done(c);
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
 	{
-		if (c->state != CONN_CLOSING && (what & BEV_EVENT_ERROR))
+		if (c->tls == CONN_TLS_HANDSHAKE)
+			handshake_failed(c, what);
+		else if (c->state != CONN_CLOSING && (what & BEV_EVENT_ERROR))
 			slog(SLOG_DEBUG, "pagesvc: connection error conn=%llu: %s",
 				 (unsigned long long) c->id, strerror(errno));
 		if (c->state != CONN_CLOSING)
@@ -439,9 +511,120 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			hcache_shutdown(&c->hc);
 			c->h = NULL;
 		}
+		c->tls_broken = 1;
 		c->state = CONN_CLOSING;
 		conn_free(c);
 	}
+}
+
+/* Hook a bufferevent up to c: callbacks, watermark, output accounting. */
+static void
+setup_bev(struct conn *c, struct bufferevent *bev)
+{
+	c->bev = bev;
+	bufferevent_setcb(bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(bev, EV_WRITE, OUTPUT_RESUME, 0);
+	evbuffer_add_cb(bufferevent_get_output(bev), on_out_drain, c);
+}
+
+/* Queued output and 'S' onto the socket now; 0, or -1 (errno) if not all went. */
+static int
+write_ssl_answer(struct conn *c, evutil_socket_t fd)
+{
+	struct evbuffer *o = bufferevent_get_output(c->bev);
+	int			ok;
+
+	evbuffer_unfreeze(o, 1);
+	ok = evbuffer_add(o, "S", 1) == 0;
+	/* a few bytes to a socket that has sent nothing yet: they fit */
+	while (ok && evbuffer_get_length(o) > 0)
+		ok = evbuffer_write(o, fd) > 0;
+	evbuffer_freeze(o, 1);
+	if (!ok && errno == 0)
+		errno = EAGAIN;
+	return ok ? 0 : -1;
+}
+
+int
+conn_start_tls(struct conn *c)
+{
+	struct bufferevent *plain = c->bev;
+	struct bufferevent *bev;
+	evutil_socket_t fd = bufferevent_getfd(plain);
+	struct timeval tv = {CONN_HANDSHAKE_TIMEOUT_S, 0};
+	SSL		   *ssl;
+
+	if (evbuffer_get_length(bufferevent_get_input(plain)) > 0)
+	{
+		/* PostgreSQL's check (CVE-2021-23214): it could be a man in the middle's */
+		conn_violation(c, "received unencrypted data after SSL request");
+		return 1;
+	}
+	if ((ssl = SSL_new(c->srv->tls_ctx)) == NULL)
+	{
+		slog(SLOG_ERROR, "pagesvc: out of memory for TLS conn=%llu peer=%s",
+			 (unsigned long long) c->id, c->peer);
+		ERR_clear_error();
+		pgwire_put_error(c, "FATAL", "53200", "out of memory");
+		conn_close(c);
+		return 1;
+	}
+	errno = 0;
+	if (write_ssl_answer(c, fd) != 0)
+	{
+		slog(SLOG_WARNING, "pagesvc: could not answer an SSLRequest, closing connection "
+			 "conn=%llu peer=%s: %s", (unsigned long long) c->id, c->peer, strerror(errno));
+		SSL_free(ssl);
+		c->state = CONN_CLOSING;
+		conn_free(c);
+		return 1;
+	}
+	/* the handshake runs on the same socket; the plain bufferevent lets go of it */
+	bev = bufferevent_openssl_socket_new(c->loop->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+										 BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+	{
+		/* ssl is freed; plain still owns fd and closes it */
+		slog(SLOG_ERROR, "pagesvc: could not start TLS, closing connection conn=%llu peer=%s",
+			 (unsigned long long) c->id, c->peer);
+		c->state = CONN_CLOSING;
+		conn_free(c);
+		return 1;
+	}
+	(void) bufferevent_setfd(plain, -1);	/* cannot fail for a socket bufferevent */
+	bufferevent_free(plain);	/* from inside its read callback: libevent defers it */
+	event_free(c->write_ev);
+	c->write_ev = NULL;
+	c->tls = CONN_TLS_HANDSHAKE;
+	setup_bev(c, bev);
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* "address:port" of sa for the log. */
+static void
+format_peer(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char		addr[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET)
+	{
+		const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		snprintf(buf, len, "%s:%u", addr, (unsigned) ntohs(in->sin_port));
+	}
+	else if (sa->sa_family == AF_INET6)
+	{
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		snprintf(buf, len, "[%s]:%u", addr, (unsigned) ntohs(in6->sin6_port));
+	}
+	else
+		snprintf(buf, len, "local");
 }
 
 void
@@ -451,6 +634,7 @@ conn_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct pagesvc_loop *loop = arg;
 	struct server *srv = loop->srv;
 	struct conn *c = calloc(1, sizeof(*c));
+	struct bufferevent *bev;
 
 	(void) l;
 	(void) socklen;
@@ -463,9 +647,21 @@ conn_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->srv = srv;
 	c->id = ++loop->next_conn_id;
 	c->is_unix = sa->sa_family == AF_UNIX;
+	format_peer(sa, c->peer, sizeof(c->peer));
+	/*
+	 * As PostgreSQL does: a response may leave in several writes (TLS
+	 * writes a record per buffer chunk), and Nagle would hold the second
+	 * until the client's delayed ACK, 40 ms a round trip.
+	 */
+	if (!c->is_unix)
+	{
+		int			on = 1;
+
+		(void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));	/* only latency */
+	}
 	hcache_init(&c->hc);
-	c->bev = bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
+	bev = bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
 	{
 		close(fd);
 		free(c);
@@ -474,16 +670,14 @@ conn_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c->write_ev = event_new(loop->base, -1, 0, on_direct_write, c);
 	if (c->write_ev == NULL)
 	{
-		bufferevent_free(c->bev);
+		bufferevent_free(bev);
 		free(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUTPUT_RESUME, 0);
+	setup_bev(c, bev);
 	/* new bufferevents are write-enabled: EV_WRITE only while output waits (on_direct_write) */
-	bufferevent_disable(c->bev, EV_WRITE);
-	bufferevent_enable(c->bev, EV_READ);
-	evbuffer_add_cb(bufferevent_get_output(c->bev), on_out_drain, c);
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_enable(bev, EV_READ);
 	c->next = loop->conns;
 	if (loop->conns)
 		loop->conns->prev = c;

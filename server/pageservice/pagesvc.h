@@ -4,9 +4,10 @@
  *	  The page service: PostgreSQL v3 startup and the pagestream protocol
  *	  (common/proto.h) on each client connection.
  *
- * Per connection, on the loop thread: the startup packet (SSL/GSSENC
- * requests answered 'N', unix peers must have our uid, TCP peers send the
- * token as a cleartext password; every client sends the startup options
+ * Per connection, on the loop thread: the startup packet (an SSLRequest
+ * on TCP starts TLS when srv->tls_ctx is set, which TCP then requires;
+ * otherwise it and GSSENCRequest get 'N'; unix peers must have our uid,
+ * TCP peers send the token as a cleartext password; every client sends the startup options
  * of proto.h, and a strata.mode=ro one cannot change anything), one simple query "strata_pagestream
  * <version> <tenant> <timeline>" that switches to COPY BOTH, then one
  * pagestream message per CopyData frame, answered in order.  A malformed

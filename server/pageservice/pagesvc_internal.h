@@ -80,7 +80,21 @@ struct pagesvc_loop
  * pgwire_startup(), pgwire_password() and pgwire_query() perform the
  * forward transitions; conn_close() enters CLOSING, which flushes queued
  * output (bounded by a timeout) and frees.
+ *
+ * TLS happens inside STARTUP, on TCP when srv->tls_ctx is set:
+ *
+ *	NONE --SSLRequest: 'S' (conn_start_tls)--> HANDSHAKE --done (on_event)--> ON
+ *	            any failure or CONN_HANDSHAKE_TIMEOUT_S: logged, freed <--/
+ *
+ * Only a startup packet that arrives in state ON goes on to AUTH; one in
+ * NONE is refused (pgwire_classify()).
  */
+enum conn_tls
+{
+	CONN_TLS_NONE,				/* plaintext (always so on the unix socket) */
+	CONN_TLS_HANDSHAKE,			/* 'S' sent; bev is an OpenSSL one, accepting */
+	CONN_TLS_ON,
+};
 enum conn_state
 {
 	CONN_STARTUP,
@@ -133,7 +147,10 @@ struct conn
 	enum conn_state state;
 	int			blocked;		/* a GETPAGE is held by the throttle */
 	int			is_unix;
+	enum conn_tls tls;
+	int			tls_broken;		/* the session failed or ended: no close_notify */
 	uint64_t	id;
+	char		peer[64];		/* "address:port", or "local", for the log */
 	char		app[64];
 	char		options[512];	/* the startup packet's options */
 	int			owner;			/* counted in srv->owner_conns */
@@ -145,7 +162,8 @@ struct conn
 	size_t		held_len;
 	uint64_t	held_ns;
 	struct event *throttle_ev;	/* fires when the held request may go */
-	struct event *write_ev;		/* activated when output is queued: write it directly */
+	struct event *write_ev;		/* activated when output is queued: write it directly
+								 * (plaintext only; NULL in TLS) */
 
 	/* pipelining: the reader folds into pend while exec runs */
 	struct batch bat[2];
@@ -199,6 +217,14 @@ extern void conn_violation(struct conn *c, const char *fmt, ...)
 			__attribute__((format(printf, 2, 3)));
 /* Its timeline is stopping: ErrorResponse 57P01, close. */
 extern void conn_shutting_down(struct conn *c);
+/*
+ * Answer an SSLRequest on TCP with 'S' (in clear, after anything still
+ * queued) and run the TLS handshake on the socket: c->bev becomes an
+ * OpenSSL bufferevent.  Input already buffered behind the request is
+ * refused (it was not encrypted: perhaps injected).  Nonzero if c was
+ * closed (it may be gone).
+ */
+extern int	conn_start_tls(struct conn *c);
 
 /* exec.c */
 /* Fold a request read at t into the pending batch; may close c. */
@@ -239,8 +265,30 @@ extern void pgwire_end_msg(struct conn *c, char type, struct pgwire_msg *m, size
 extern void pgwire_put_error(struct conn *c, const char *severity, const char *sqlstate,
 							 const char *msg);
 extern void pgwire_put_ready(struct conn *c);
-/* The startup packet (len bytes, length word included); may close c. */
-extern void pgwire_startup(struct conn *c, const uint8_t *buf, size_t len);
+/*
+ * What the first packet of a connection (or the next one, after an 'N')
+ * asks for, by its code word.
+ */
+enum pgwire_request
+{
+	PGWIRE_STARTUP,				/* protocol 3.0: authenticate, say hello */
+	PGWIRE_TLS_ACCEPT,			/* SSLRequest, TLS here: 'S' and the handshake */
+	PGWIRE_TLS_DECLINE,			/* SSLRequest without TLS here, GSSENCRequest: 'N' */
+	PGWIRE_CANCEL,				/* CancelRequest: nothing to cancel, close */
+	PGWIRE_TLS_REQUIRED,		/* a plaintext startup on TCP where TLS is on: FATAL */
+	PGWIRE_UNSUPPORTED,			/* another protocol, or a TLS request inside TLS: 08P01 */
+};
+/*
+ * PostgreSQL's answers: TLS only on TCP (unix sockets stay plaintext),
+ * required on TCP once configured; never GSSAPI encryption.
+ */
+extern enum pgwire_request pgwire_classify(uint32_t code, int is_unix, int tls_configured,
+										   enum conn_tls tls);
+/*
+ * The startup packet (len bytes, length word included).  Nonzero if c
+ * was closed (it may be gone).
+ */
+extern int	pgwire_startup(struct conn *c, const uint8_t *buf, size_t len);
 /* A PasswordMessage in CONN_AUTH: the token. */
 extern void pgwire_password(struct conn *c, const uint8_t *buf, size_t len);
 /* A simple query: only "strata_pagestream ..." is understood. */

@@ -275,8 +275,8 @@ check_owner(struct conn *c)
 	return 0;
 }
 
-/* Authenticated: check the system identifier and say hello. */
-static void
+/* Authenticated: check the system identifier and say hello; nonzero if c closed. */
+static int
 finish_startup(struct conn *c)
 {
 	uint8_t		kd[8];
@@ -284,7 +284,7 @@ finish_startup(struct conn *c)
 	if (check_options(c) != 0 || check_sysid(c, c->options) != 0 || check_owner(c) != 0)
 	{
 		conn_close(c);
-		return;
+		return 1;
 	}
 	pgwire_put_msg(c, 'R', "\0\0\0\0", 4);
 	put_param(c, "server_version", "15.0 (strata)");
@@ -306,28 +306,73 @@ finish_startup(struct conn *c)
 	pgwire_put_msg(c, 'K', kd, 8);
 	pgwire_put_ready(c);
 	c->state = CONN_QUERY;
+	return 0;
 }
 
-void
+/* Protocol codes of the startup packet (PostgreSQL's pqcomm.h) */
+#define PGWIRE_V3			196608	/* 3.0 */
+#define PGWIRE_CANCEL_CODE	80877102
+#define PGWIRE_SSL_CODE		80877103
+#define PGWIRE_GSSENC_CODE	80877104
+
+enum pgwire_request
+pgwire_classify(uint32_t code, int is_unix, int tls_configured, enum conn_tls tls)
+{
+	switch (code)
+	{
+		case PGWIRE_CANCEL_CODE:
+			return PGWIRE_CANCEL;
+		case PGWIRE_SSL_CODE:
+			if (tls != CONN_TLS_NONE)
+				return PGWIRE_UNSUPPORTED;
+			return !is_unix && tls_configured ? PGWIRE_TLS_ACCEPT : PGWIRE_TLS_DECLINE;
+		case PGWIRE_GSSENC_CODE:
+			return tls != CONN_TLS_NONE ? PGWIRE_UNSUPPORTED : PGWIRE_TLS_DECLINE;
+		case PGWIRE_V3:
+			return !is_unix && tls_configured && tls != CONN_TLS_ON ?
+				PGWIRE_TLS_REQUIRED : PGWIRE_STARTUP;
+		default:
+			return PGWIRE_UNSUPPORTED;
+	}
+}
+
+/* A plaintext startup where TCP needs TLS: refused, saying how to connect. */
+static int
+refuse_plaintext(struct conn *c)
+{
+	slog(SLOG_WARNING, "pgwire: refusing a plaintext TCP client conn=%llu peer=%s: "
+		 "TLS is required on TCP", (unsigned long long) c->id, c->peer);
+	pgwire_put_error(c, "FATAL", "28000",
+					 "stratad requires TLS on TCP connections: connect with sslmode=verify-full");
+	conn_close(c);
+	return 1;
+}
+
+int
 pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 {
 	uint32_t	code = get_be32(buf + 4);
 	const char *options = "";
 
-	if (code == 80877103 || code == 80877104)	/* SSLRequest, GSSENCRequest */
+	switch (pgwire_classify(code, c->is_unix, c->srv->tls_ctx != NULL, c->tls))
 	{
-		evbuffer_add(bufferevent_get_output(c->bev), "N", 1);
-		return;
-	}
-	if (code == 80877102)		/* CancelRequest: nothing to cancel */
-	{
-		conn_close(c);
-		return;
-	}
-	if (code != 196608)
-	{
-		conn_violation(c, "unsupported frontend protocol %u.%u", code >> 16, code & 0xFFFF);
-		return;
+		case PGWIRE_TLS_DECLINE:
+			evbuffer_add(bufferevent_get_output(c->bev), "N", 1);
+			return 0;
+		case PGWIRE_TLS_ACCEPT:
+			return conn_start_tls(c);
+		case PGWIRE_CANCEL:
+			conn_close(c);		/* nothing to cancel */
+			return 1;
+		case PGWIRE_TLS_REQUIRED:
+			return refuse_plaintext(c);
+		case PGWIRE_UNSUPPORTED:
+			conn_violation(c, "unsupported frontend protocol %u.%u%s", code >> 16, code & 0xFFFF,
+						   c->tls != CONN_TLS_NONE && code >> 16 == 1234 ?
+						   " inside TLS" : "");
+			return 1;
+		case PGWIRE_STARTUP:
+			break;
 	}
 	/* name\0value\0 ... \0 */
 	for (size_t i = 8; i < len && buf[i] != '\0';)
@@ -350,7 +395,7 @@ pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 	if (buf[len - 1] != '\0')
 	{
 		conn_violation(c, "malformed startup packet");
-		return;
+		return 1;
 	}
 	snprintf(c->options, sizeof(c->options), "%s", options);
 	if (c->is_unix)
@@ -358,20 +403,20 @@ pgwire_startup(struct conn *c, const uint8_t *buf, size_t len)
 		if (check_peer_uid(c) != 0)
 		{
 			conn_close(c);
-			return;
+			return 1;
 		}
-		finish_startup(c);
-		return;
+		return finish_startup(c);
 	}
 	if (c->srv->token == NULL)
 	{
 		pgwire_put_error(c, "FATAL", "28000", "this stratad accepts no TCP clients without --token-file");
 		conn_close(c);
-		return;
+		return 1;
 	}
 	/* AuthenticationCleartextPassword: the token is the password */
 	pgwire_put_msg(c, 'R', "\0\0\0\3", 4);
 	c->state = CONN_AUTH;
+	return 0;
 }
 
 void
@@ -384,12 +429,13 @@ pgwire_password(struct conn *c, const uint8_t *buf, size_t len)
 	}
 	if (!secret_equal((const char *) buf, c->srv->token))
 	{
-		slog(SLOG_WARNING, "pgwire: wrong token from a TCP peer conn=%llu", (unsigned long long) c->id);
+		slog(SLOG_WARNING, "pgwire: wrong token from a TCP peer conn=%llu peer=%s",
+			 (unsigned long long) c->id, c->peer);
 		pgwire_put_error(c, "FATAL", "28P01", "token authentication failed");
 		conn_close(c);
 		return;
 	}
-	finish_startup(c);
+	(void) finish_startup(c);	/* the caller looks at c->state */
 }
 
 void

@@ -19,6 +19,7 @@ extern Suite *check_layerfile_suite(void);
 extern Suite *check_timeline_suite(void);
 extern Suite *check_faults_suite(void);
 extern Suite *check_secret_suite(void);
+extern Suite *check_tls_suite(void);
 extern Suite *check_apiauth_suite(void);
 extern Suite *check_pgwire_suite(void);
 

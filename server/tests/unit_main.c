@@ -30,6 +30,7 @@ static const struct
 	{"timeline", check_timeline_suite},
 	{"faults", check_faults_suite},
 	{"secret", check_secret_suite},
+	{"tls", check_tls_suite},
 	{"apiauth", check_apiauth_suite},
 	{"pgwire", check_pgwire_suite},
 };

@@ -3,7 +3,9 @@
  * (server/pageservice/pgwire.c, pgwire_peer_uid_ok) — a peer of another
  * uid is refused.  The TAP tests run as one unprivileged user and cannot
  * start a second one; here, when the unit tests run as root, a child
- * really becomes "nobody" and connects.
+ * really becomes "nobody" and connects.  And what each first packet gets
+ * (pgwire_classify): TLS on TCP only, required there once configured,
+ * never twice, never GSSAPI (regress/t/018_tls.pl runs the exchanges).
  */
 #include <check.h>
 #include <string.h>
@@ -90,6 +92,39 @@ START_TEST(a_second_local_user_is_refused)
 }
 END_TEST
 
+#define V3		196608
+#define SSLREQ	80877103
+#define GSSREQ	80877104
+#define CANCEL	80877102
+
+START_TEST(first_packets_get_postgresqls_answers)
+{
+	/* no TLS configured: 'N' to both requests, plaintext startups everywhere */
+	ck_assert_int_eq(pgwire_classify(SSLREQ, 0, 0, CONN_TLS_NONE), PGWIRE_TLS_DECLINE);
+	ck_assert_int_eq(pgwire_classify(GSSREQ, 0, 0, CONN_TLS_NONE), PGWIRE_TLS_DECLINE);
+	ck_assert_int_eq(pgwire_classify(V3, 0, 0, CONN_TLS_NONE), PGWIRE_STARTUP);
+	ck_assert_int_eq(pgwire_classify(V3, 1, 0, CONN_TLS_NONE), PGWIRE_STARTUP);
+	/* TLS configured: accepted on TCP, required there; the unix socket stays plaintext */
+	ck_assert_int_eq(pgwire_classify(SSLREQ, 0, 1, CONN_TLS_NONE), PGWIRE_TLS_ACCEPT);
+	ck_assert_int_eq(pgwire_classify(V3, 0, 1, CONN_TLS_NONE), PGWIRE_TLS_REQUIRED);
+	ck_assert_int_eq(pgwire_classify(V3, 0, 1, CONN_TLS_ON), PGWIRE_STARTUP);
+	ck_assert_int_eq(pgwire_classify(SSLREQ, 1, 1, CONN_TLS_NONE), PGWIRE_TLS_DECLINE);
+	ck_assert_int_eq(pgwire_classify(V3, 1, 1, CONN_TLS_NONE), PGWIRE_STARTUP);
+	/* GSSAPI encryption never; the client then tries TLS */
+	ck_assert_int_eq(pgwire_classify(GSSREQ, 0, 1, CONN_TLS_NONE), PGWIRE_TLS_DECLINE);
+	/* nothing asks for TLS again inside TLS */
+	ck_assert_int_eq(pgwire_classify(SSLREQ, 0, 1, CONN_TLS_ON), PGWIRE_UNSUPPORTED);
+	ck_assert_int_eq(pgwire_classify(GSSREQ, 0, 1, CONN_TLS_ON), PGWIRE_UNSUPPORTED);
+	/* cancels are answered by closing, wherever they come */
+	ck_assert_int_eq(pgwire_classify(CANCEL, 0, 1, CONN_TLS_NONE), PGWIRE_CANCEL);
+	ck_assert_int_eq(pgwire_classify(CANCEL, 1, 0, CONN_TLS_NONE), PGWIRE_CANCEL);
+	/* other protocol versions, and garbage */
+	ck_assert_int_eq(pgwire_classify(131072, 0, 0, CONN_TLS_NONE), PGWIRE_UNSUPPORTED);
+	ck_assert_int_eq(pgwire_classify(196609, 1, 0, CONN_TLS_NONE), PGWIRE_UNSUPPORTED);
+	ck_assert_int_eq(pgwire_classify(0, 0, 1, CONN_TLS_NONE), PGWIRE_UNSUPPORTED);
+}
+END_TEST
+
 Suite *
 check_pgwire_suite(void)
 {
@@ -99,6 +134,7 @@ check_pgwire_suite(void)
 	tcase_add_checked_fixture(tc, test_dir_setup, test_dir_teardown);
 	tcase_add_test(tc, peer_of_our_uid_passes_another_is_refused);
 	tcase_add_test(tc, a_second_local_user_is_refused);
+	tcase_add_test(tc, first_packets_get_postgresqls_answers);
 	suite_add_tcase(s, tc);
 	return s;
 }
