@@ -21,5 +21,7 @@ extern Suite *check_faults_suite(void);
 extern Suite *check_secret_suite(void);
 extern Suite *check_apiauth_suite(void);
 extern Suite *check_pgwire_suite(void);
+extern Suite *check_rs_url_suite(void);
+extern Suite *check_upload_queue_suite(void);
 
 #endif							/* STRATA_SUITES_H */

@@ -32,6 +32,8 @@ static const struct
 	{"secret", check_secret_suite},
 	{"apiauth", check_apiauth_suite},
 	{"pgwire", check_pgwire_suite},
+	{"rs_url", check_rs_url_suite},
+	{"upload_queue", check_upload_queue_suite},
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
