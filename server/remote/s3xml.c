@@ -240,6 +240,12 @@ s3xml_delete_result(const char *body, size_t len, char *key, size_t keylen, char
 	xmlNodePtr	e;
 	int			err = STRATA_EPROTO;
 
+	if (keylen > 0)
+		key[0] = '\0';
+	if (codelen > 0)
+		code[0] = '\0';
+	if (msglen > 0)
+		msg[0] = '\0';
 	if (root && named(root, "DeleteResult"))
 	{
 		err = 0;

@@ -11,7 +11,8 @@
  * functions only pick elements out by local name, so a namespace or none
  * both work.  Input is untrusted (a server or a man in the middle):
  * anything unexpected is STRATA_EPROTO, never a crash (fuzz/fuzz_s3xml.c).
- * Text is copied into caller buffers, cut to fit and NUL-terminated.
+ * Text is copied into caller buffers, cut to fit and NUL-terminated (""
+ * when absent or on failure).
  *
  * Any thread (xmlInitParser() is done once, here).
  *
