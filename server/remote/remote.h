@@ -35,7 +35,8 @@
  * Files at or above cfg.multipart_threshold go to S3 as a multipart upload
  * (parts of cfg.multipart_part_size; aborted on failure);
  * REMOTE_IF_ABSENT (create only if absent, If-None-Match: *) needs a
- * single-part put (STRATA_EINVAL above the threshold).  Deleting an absent
+ * single-part put on S3 (STRATA_EINVAL at or above the threshold; file://
+ * has no threshold).  Deleting an absent
  * object succeeds.  Listings are sorted by key and complete (every page).
  *
  * Metrics: plain counters (struct remote_metrics), updated atomically,
