@@ -149,7 +149,8 @@ extern int	remote_put_file(struct remote *r, const char *key, const char *path, 
  * to the end); off at or past the end of a non-empty object is
  * STRATA_EINVAL.  remote_get_buf(): *out is malloc'd (caller frees; NUL
  * after the data).  remote_get_file(): published at path like a local
- * file (temp, fsync, rename, directory fsync), never half written.
+ * file (temp, fsync, rename, directory fsync), never half written; the
+ * temp file is PATH.download, so a path takes one download at a time.
  */
 extern int	remote_get_buf(struct remote *r, const char *key, uint64_t off, uint64_t len,
 						   void **out, size_t *outlen, struct remote_result *res);
