@@ -2,7 +2,8 @@
 #
 #   make              build the extension (PGXS), stratad and stratactl
 #   make install      install them into PostgreSQL 15's directories
-#   make check        run every test suite (unit, fuzz, pg_regress, TAP), then
+#   make check        run every test suite (unit, remote storage against a
+#                     real radosgw, fuzz, pg_regress, TAP), then
 #                     the unit and TAP suites again under ASan + UBSan
 #   make check-asan   only the sanitizer runs
 #   make check-minors the extension on every other PostgreSQL 15 minor apt
@@ -17,7 +18,7 @@
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 export PG_CONFIG
 
-.PHONY: all install install-test uninstall clean check check-unit check-regress check-tap \
+.PHONY: all install install-test uninstall clean check check-unit check-remote check-regress check-tap \
 	check-asan check-fuzz check-minors run bench deps
 
 all:
@@ -46,6 +47,7 @@ clean:
 check: all
 	tools/as-root.sh $(MAKE) install install-test
 	$(MAKE) check-unit
+	$(MAKE) check-remote
 	$(MAKE) check-fuzz
 	tools/run-tests.sh regress
 	tools/run-tests.sh tap
@@ -54,6 +56,10 @@ check: all
 
 check-unit:
 	$(MAKE) -C server check
+
+# The remote storage suites against a radosgw it starts and stops (tools/ceph-rgw.sh).
+check-remote:
+	$(MAKE) -C server check-remote
 
 # A private copy of each minor: the system installation is not touched.
 check-minors: all
@@ -71,6 +77,7 @@ check-asan: all
 	tools/as-root.sh $(MAKE) -C server SANITIZE=1 install install-test
 	tools/as-root.sh $(MAKE) -C extension install
 	$(MAKE) -C server SANITIZE=1 check
+	$(MAKE) -C server SANITIZE=1 check-remote
 	STRATA_ASAN=1 tools/run-tests.sh tap
 	$(MAKE) -C server
 	tools/as-root.sh $(MAKE) -C server install install-test

@@ -48,6 +48,12 @@ strata_strerror(int err)
 			return "internal error";
 		case STRATA_EWOULDBLOCK:
 			return "would wait for the disk";
+		case STRATA_EPRECONDITION:
+			return "precondition failed";
+		case STRATA_EREMOTE:
+			return "remote storage refused the request";
+		case STRATA_ETRANSIENT:
+			return "remote storage unavailable";
 	}
 	return "unknown error";
 }

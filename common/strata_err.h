@@ -32,6 +32,9 @@ enum strata_err
 	STRATA_ECANCELLED = -15,	/* cancelled by shutdown: not an error */
 	STRATA_EINTERNAL = -16,		/* a bug */
 	STRATA_EWOULDBLOCK = -17,	/* a no-wait read would have waited for the disk */
+	STRATA_EPRECONDITION = -18, /* a conditional request failed (object exists) */
+	STRATA_EREMOTE = -19,		/* remote storage refused the request: permanent */
+	STRATA_ETRANSIENT = -20,	/* remote storage unreachable or failing, retries used up */
 };
 
 extern const char *strata_strerror(int err);

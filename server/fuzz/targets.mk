@@ -13,5 +13,7 @@ FUZZ_TARGETS += manifest
 FUZZ_TARGETS += jsonfile
 FUZZ_TARGETS += inmem_log
 FUZZ_TARGETS += identity
+FUZZ_TARGETS += s3xml
+FUZZ_TARGETS += rs_url
 
-FUZZ_LIB = $(COMMON) $(BASE) $(DURABILITY) $(FORMAT)
+FUZZ_LIB = $(COMMON) $(BASE) $(DURABILITY) $(FORMAT) rs_url s3xml remote rs_file rs_s3

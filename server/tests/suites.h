@@ -22,5 +22,9 @@ extern Suite *check_secret_suite(void);
 extern Suite *check_tls_suite(void);
 extern Suite *check_apiauth_suite(void);
 extern Suite *check_pgwire_suite(void);
+extern Suite *check_rs_url_suite(void);
+extern Suite *check_upload_queue_suite(void);
+extern Suite *check_remote_file_suite(void);
+extern Suite *check_remote_s3_suite(void);
 
 #endif							/* STRATA_SUITES_H */

@@ -1,8 +1,12 @@
 /*
  * unit_main.c: the one runner of stratad's unit tests.
  *
- *	unit_tests            run every suite
+ *	unit_tests            run every suite but those marked "named only"
  *	unit_tests NAME ...   run only the named suites (e.g. "timeline")
+ *
+ * A named-only suite needs a service a plain run does not have (remote_s3:
+ * an S3 server, started by `make -C server check-remote`); it runs only
+ * when named, and then fails, never skips, if the service is missing.
  *
  * Each test runs in a child process (CK_FORK, Check's default), so a crash
  * fails that test only.  Exit status 0 only if every test passed.
@@ -17,31 +21,36 @@ static const struct
 {
 	const char *name;
 	Suite	   *(*make) (void);
+	int			named_only;
 }			suites[] =
 {
-	{"proto", check_proto_suite},
-	{"loopcall", check_loopcall_suite},
-	{"identity", check_identity_suite},
-	{"lsntime", check_lsntime_suite},
-	{"manifest", check_manifest_suite},
-	{"bufwriter", check_bufwriter_suite},
-	{"inmem_log", check_inmem_log_suite},
-	{"layerfile", check_layerfile_suite},
-	{"timeline", check_timeline_suite},
-	{"faults", check_faults_suite},
-	{"secret", check_secret_suite},
-	{"tls", check_tls_suite},
-	{"apiauth", check_apiauth_suite},
-	{"pgwire", check_pgwire_suite},
+	{"proto", check_proto_suite, 0},
+	{"loopcall", check_loopcall_suite, 0},
+	{"identity", check_identity_suite, 0},
+	{"lsntime", check_lsntime_suite, 0},
+	{"manifest", check_manifest_suite, 0},
+	{"bufwriter", check_bufwriter_suite, 0},
+	{"inmem_log", check_inmem_log_suite, 0},
+	{"layerfile", check_layerfile_suite, 0},
+	{"timeline", check_timeline_suite, 0},
+	{"faults", check_faults_suite, 0},
+	{"secret", check_secret_suite, 0},
+	{"tls", check_tls_suite, 0},
+	{"apiauth", check_apiauth_suite, 0},
+	{"pgwire", check_pgwire_suite, 0},
+	{"rs_url", check_rs_url_suite, 0},
+	{"upload_queue", check_upload_queue_suite, 0},
+	{"remote_file", check_remote_file_suite, 0},
+	{"remote_s3", check_remote_s3_suite, 1},
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 
 static int
-wanted(const char *name, int argc, char **argv)
+wanted(const char *name, int named_only, int argc, char **argv)
 {
 	if (argc < 2)
-		return 1;
+		return !named_only;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], name) == 0)
 			return 1;
@@ -68,7 +77,7 @@ main(int argc, char **argv)
 	}
 	for (size_t j = 0; j < NSUITES; j++)
 	{
-		if (!wanted(suites[j].name, argc, argv))
+		if (!wanted(suites[j].name, suites[j].named_only, argc, argv))
 			continue;
 		if (sr == NULL)
 			sr = srunner_create(suites[j].make());
