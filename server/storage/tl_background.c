@@ -55,6 +55,7 @@ tl_maybe_freeze(struct timeline *tl, int force)
 	struct inmem *next;
 	struct inmem *spare;
 	lsn_t		end;
+	uint64_t	bytes;
 	int			err;
 
 	if (m == NULL || m->bw == NULL || atomic_load(&tl->state) != TL_ACTIVE)
@@ -87,6 +88,7 @@ tl_maybe_freeze(struct timeline *tl, int force)
 	if (spare == NULL)
 		return STRATA_EWOULDBLOCK;
 	end = m->max_lsn + 1;
+	bytes = m->end;
 	if ((err = inmem_freeze_into(m, end, spare, tl->tenant_id, tl->id, &next)) != 0)
 	{
 		slog(SLOG_WARNING, "timeline %s: could not start a new write log: %s; not freezing",
@@ -113,9 +115,10 @@ tl_maybe_freeze(struct timeline *tl, int force)
 		inmem_unref(m);
 		return STRATA_ENOMEM;
 	}
+	/* m is the snapshot's now: the bg thread may flush and free it at once */
 	tl->open_since = 0;
 	slog(SLOG_DEBUG, "timeline %s: froze the open layer at %llX (%llu bytes)", tl->hex,
-		 (unsigned long long) end, (unsigned long long) m->end);
+		 (unsigned long long) end, (unsigned long long) bytes);
 	pthread_mutex_lock(&tl->lock);
 	tl->bg_wake = 1;
 	pthread_cond_broadcast(&tl->cv);

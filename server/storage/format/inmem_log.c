@@ -541,6 +541,18 @@ all_zero_prefix(int fd, off_t len)
 	return 1;
 }
 
+/* A log that holds nothing (see inmem_open_log) goes: STRATA_ENOTFOUND, or EIO. */
+static int
+remove_empty_log(const char *path)
+{
+	if (fio_unlink(path) != 0)
+	{
+		slog(SLOG_ERROR, "could not remove write log \"%s\": %m", path);
+		return STRATA_EIO;
+	}
+	return STRATA_ENOTFOUND;
+}
+
 /* The change replay is inside: where it started and the keys it added a version to. */
 struct replay_change
 {
@@ -601,13 +613,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 		slog(SLOG_WARNING, "write log \"%s\" is %lld bytes, shorter than its header: its "
 			 "creation was interrupted and it holds no record; removing it", path,
 			 (long long) st.st_size);
-		if (fio_unlink(path) != 0)
-		{
-			slog(SLOG_ERROR, "could not remove write log \"%s\": %m", path);
-			err = STRATA_EIO;
-			goto fail;
-		}
-		err = STRATA_ENOTFOUND;
+		err = remove_empty_log(path);
 		goto fail;
 	}
 	if (pread(m->fd, h, sizeof(h), 0) != (ssize_t) sizeof(h) || memcmp(h, LOG_MAGIC, 8) != 0)
@@ -644,13 +650,7 @@ inmem_open_log(const char *path, const uint8_t tenant[16], const uint8_t timelin
 		 */
 		slog(SLOG_WARNING, "write log \"%s\" still has its placeholder header: it was never "
 			 "synced before a host crash; removing it", path);
-		if (fio_unlink(path) != 0)
-		{
-			slog(SLOG_ERROR, "could not remove write log \"%s\": %m", path);
-			err = STRATA_EIO;
-			goto fail;
-		}
-		err = STRATA_ENOTFOUND;
+		err = remove_empty_log(path);
 		goto fail;
 	}
 	rec = malloc(REC_MAX);
