@@ -26,5 +26,6 @@ extern Suite *check_rs_url_suite(void);
 extern Suite *check_upload_queue_suite(void);
 extern Suite *check_remote_file_suite(void);
 extern Suite *check_remote_s3_suite(void);
+extern Suite *check_walstore_suite(void);
 
 #endif							/* STRATA_SUITES_H */

@@ -42,6 +42,7 @@ static const struct
 	{"upload_queue", check_upload_queue_suite, 0},
 	{"remote_file", check_remote_file_suite, 0},
 	{"remote_s3", check_remote_s3_suite, 1},
+	{"walstore", check_walstore_suite, 0},
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
