@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "pagetrace.h"
 #include "routes.h"
+#include "walroutes.h"
 #include "slog.h"
 #include "strata_err.h"
 #include "tls.h"
@@ -350,6 +351,7 @@ http_main(void *arg)
 
 	(void) event_base_loop(srv->api_base, EVLOOP_NO_EXIT_ON_EMPTY);
 	api_cancel_pending();
+	walroutes_stop();
 	pagetrace_stop_all();
 	evhttp_free(http);
 	http = NULL;

@@ -32,6 +32,7 @@
 #include "tenant.h"
 #include "throttle.h"
 #include "timeline.h"
+#include "walroutes.h"
 
 static int
 http_code(int err)
@@ -673,6 +674,8 @@ tenant_routes(struct evhttp_request *req, struct server *srv, struct tenant *t, 
 		start_work(req, srv, tl, "compaction failed", 0, 1, 0);
 	else if (strcmp(sub, "/do_gc") == 0 && cmd == EVHTTP_REQ_PUT)
 		start_work(req, srv, tl, "GC failed", 0, 0, 1);
+	else if (strcmp(sub, "/wal") == 0 || strncmp(sub, "/wal/", 5) == 0)
+		api_wal_route(req, srv, tl, sub);
 	else if (strcmp(sub, "/page_trace") == 0 && cmd == EVHTTP_REQ_GET)
 		pagetrace_start(tl, req, srv->api_base, srv->calls);
 	else

@@ -18,6 +18,7 @@
  *	GET    /v1/tenant/{t}/timeline/{tl}/layer  layer files and in-memory layers
  *	PUT    .../checkpoint                      freeze, flush, then compact
  *	PUT    .../compact, PUT .../do_gc          run that work now
+ *	GET    .../wal, GET .../wal/{SEGMENT}       the WAL service (walroutes.h)
  *
  *	GET    /v1/status                          stratad and its default timeline
  *

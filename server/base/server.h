@@ -149,6 +149,14 @@ struct server
 	int			read_workers;	/* threads for storage reads */
 	struct workers *workers;
 	struct pagesvc_loop *pagesvc;	/* the one page-service loop (pagesvc.h) */
+
+	/*
+	 * The WAL service (walrecv.h): the receiver streaming the default
+	 * timeline's WAL from the compute (--wal-source), or NULL.  Started by
+	 * main() before the API, stopped after it.
+	 */
+	struct walrecv *walrecv;
+	const char *wal_slot;
 	struct server_metrics m;
 };
 

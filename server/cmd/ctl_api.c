@@ -10,6 +10,9 @@
  */
 #include "ctl_api.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,5 +482,111 @@ ctl_timeline_op(const char *cmd, const struct ctl_args *a, int argc, char **argv
 	else
 		print_timeline(r);
 	json_decref(r);
+	return OPT_EXIT_OK;
+}
+
+static void
+print_wal(json_t *r)
+{
+	const char *keys[] = {"state", "error", "slot", "start_lsn", "end_lsn", "flush_lsn",
+	"compute_lsn", "lag_bytes", "segments", "bytes", "received_bytes"};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	{
+		json_t	   *v = json_object_get(r, keys[i]);
+
+		if (json_is_string(v))
+			printf("%-15s %s\n", keys[i], json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%-15s %lld\n", keys[i], (long long) json_integer_value(v));
+	}
+}
+
+int
+ctl_wal(const char *cmd, const struct ctl_args *a, int argc, char **argv)
+{
+	struct target t;
+	char		path[256];
+	json_t	   *r;
+
+	(void) cmd;
+	(void) argv;
+	if (argc != 0)
+	{
+		fprintf(stderr, "stratactl: wal takes no operands\n");
+		return OPT_EXIT_USAGE;
+	}
+	if (resolve(a, &t) != 0)
+		return OPT_EXIT_FAIL;
+	snprintf(path, sizeof(path), "/v1/tenant/%s/timeline/%s/wal", t.tenant, t.timeline);
+	if ((r = api_call(&t, "GET", path, NULL)) == NULL)
+		return OPT_EXIT_FAIL;
+	if (a->as_json)
+		print_json(r);
+	else
+		print_wal(r);
+	json_decref(r);
+	return OPT_EXIT_OK;
+}
+
+/* 24 upper-case hex digits, as PostgreSQL names segments. */
+static int
+is_segment_name(const char *s)
+{
+	return strlen(s) == 24 && strspn(s, "0123456789ABCDEF") == 24;
+}
+
+int
+ctl_wal_fetch(const char *cmd, const struct ctl_args *a, int argc, char **argv)
+{
+	struct target t;
+	char		path[256];
+	char		tmp[4200];
+	char	   *body;
+	size_t		len = 0;
+	int			status;
+	FILE	   *f;
+
+	(void) cmd;
+	if (argc != 2)
+	{
+		fprintf(stderr, "stratactl: wal-fetch takes SEGMENT and DEST\n");
+		return OPT_EXIT_USAGE;
+	}
+	/* recovery asks for timeline history files too: we hold none */
+	if (!is_segment_name(argv[0]))
+		return OPT_EXIT_FAIL;
+	if (resolve(a, &t) != 0)
+		return OPT_EXIT_FAIL;
+	snprintf(path, sizeof(path), "/v1/tenant/%s/timeline/%s/wal/%s%s", t.tenant, t.timeline,
+			 argv[0], a->partial ? "?partial=1" : "");
+	body = ctl_http_request_len(t.http, "GET", path, NULL, &status, &len);
+	if (body == NULL)
+	{
+		fprintf(stderr, "stratactl: could not reach stratad at %s: %s\n", t.http, ctl_http_error());
+		return OPT_EXIT_FAIL;
+	}
+	if (status == 404)
+	{
+		free(body);
+		return OPT_EXIT_FAIL;
+	}
+	if (status != 200)
+	{
+		fprintf(stderr, "stratactl: wal-fetch %s: HTTP %d: %s\n", argv[0], status, body);
+		free(body);
+		return OPT_EXIT_FAIL;
+	}
+	/* DEST appears whole or not at all */
+	snprintf(tmp, sizeof(tmp), "%s.strata-tmp", argv[1]);
+	if ((f = fopen(tmp, "wb")) == NULL || fwrite(body, 1, len, f) != len || fflush(f) != 0 ||
+		fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, argv[1]) != 0)
+	{
+		fprintf(stderr, "stratactl: could not write \"%s\": %s\n", argv[1], strerror(errno));
+		(void) unlink(tmp);		/* best effort: the error is what matters */
+		free(body);
+		return OPT_EXIT_FAIL;
+	}
+	free(body);
 	return OPT_EXIT_OK;
 }

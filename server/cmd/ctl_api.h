@@ -2,7 +2,8 @@
  *
  * ctl_api.h
  *	  stratactl's commands that ask a running stratad's management API:
- *	  status, tenant, timeline, layers, checkpoint, compact and gc.
+ *	  status, tenant, timeline, layers, checkpoint, compact, gc, wal and
+ *	  wal-fetch.
  *
  * The API is found from --http, or else from the status file a running
  * stratad keeps in its data directory (-D DIR or $PGDATA: a compute's data
@@ -39,6 +40,7 @@ struct ctl_args
 	const char *ancestor;		/* --ancestor (timeline create) */
 	const char *lsn;			/* --lsn (timeline create) */
 	int			as_json;		/* --json */
+	int			partial;		/* --partial (wal-fetch) */
 	int			top;			/* --top (page-trace) */
 };
 
@@ -50,5 +52,8 @@ extern int	ctl_status(const char *cmd, const struct ctl_args *a, int argc, char 
 extern int	ctl_tenant(const char *cmd, const struct ctl_args *a, int argc, char **argv);
 extern int	ctl_timeline(const char *cmd, const struct ctl_args *a, int argc, char **argv);
 extern int	ctl_timeline_op(const char *cmd, const struct ctl_args *a, int argc, char **argv);
+/* wal (GET .../wal) and wal-fetch SEGMENT DEST (GET .../wal/SEGMENT). */
+extern int	ctl_wal(const char *cmd, const struct ctl_args *a, int argc, char **argv);
+extern int	ctl_wal_fetch(const char *cmd, const struct ctl_args *a, int argc, char **argv);
 
 #endif							/* STRATA_CTL_API_H */

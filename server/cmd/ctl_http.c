@@ -238,9 +238,12 @@ bad_reply(char *buf, const char *why)
 	return NULL;
 }
 
-/* The whole reply into a malloc'd, NUL-terminated buffer; NULL on failure. */
+/*
+ * The whole reply into a malloc'd, NUL-terminated buffer of *total bytes
+ * (the NUL not counted); NULL on failure.
+ */
 static char *
-read_reply(struct stream *s)
+read_reply(struct stream *s, size_t *total)
 {
 	char	   *buf = NULL;
 	size_t		len = 0,
@@ -283,6 +286,7 @@ read_reply(struct stream *s)
 	/* over TLS the length is what tells a complete reply from a cut one */
 	if ((clen >= 0 && len - (size_t) body < (size_t) clen) || (clen < 0 && s->ssl))
 		return bad_reply(buf, "the reply was cut short");
+	*total = len;
 	return buf;
 }
 
@@ -290,6 +294,16 @@ char *
 ctl_http_request(const char *addr, const char *method, const char *path,
 				 const char *body, int *status)
 {
+	size_t		len;
+
+	return ctl_http_request_len(addr, method, path, body, status, &len);
+}
+
+char *
+ctl_http_request_len(const char *addr, const char *method, const char *path,
+					 const char *body, int *status, size_t *len)
+{
+	size_t		total = 0;
 	struct stream s = {-1, NULL};
 	char		host[128] = "localhost";
 	char		req[1024 + SECRET_MAX];
@@ -311,14 +325,15 @@ ctl_http_request(const char *addr, const char *method, const char *path,
 			 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", method, path,
 			 is_unix ? "localhost" : addr, auth, blen);
 	if (stream_write(&s, req, strlen(req)) == 0 && (blen == 0 || stream_write(&s, body, blen) == 0))
-		reply = read_reply(&s);
+		reply = read_reply(&s, &total);
 	explicit_bzero(req, sizeof(req));
 	explicit_bzero(auth, sizeof(auth));
 	if (reply == NULL)
 		goto out;
 	start = strstr(reply, "\r\n\r\n");
 	*status = atoi(reply + 9);
-	memmove(reply, start + 4, strlen(start + 4) + 1);
+	*len = total - (size_t) (start + 4 - reply);
+	memmove(reply, start + 4, *len + 1);
 out:
 	stream_close(&s);
 	return reply;

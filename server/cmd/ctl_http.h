@@ -18,6 +18,8 @@
 #ifndef STRATA_CTL_HTTP_H
 #define STRATA_CTL_HTTP_H
 
+#include <stddef.h>
+
 /*
  * Send method path (with body as application/json, or none if NULL) to
  * addr.  Returns the reply body, NUL-terminated, which the caller frees;
@@ -26,6 +28,10 @@
  */
 extern char *ctl_http_request(const char *addr, const char *method, const char *path,
 							  const char *body, int *status);
+
+/* The same, for a body that may hold NULs: *len gets its length. */
+extern char *ctl_http_request_len(const char *addr, const char *method, const char *path,
+								  const char *body, int *status, size_t *len);
 
 /* The token every later request sends (copied). */
 extern void ctl_http_set_token(const char *token);

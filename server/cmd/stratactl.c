@@ -99,6 +99,20 @@ static const struct command commands[] = {
 	{"gc", "gc [--timeline ID]",
 		"Run garbage collection on a timeline now.\n\n" TIMELINE_OP_HELP,
 	ctl_timeline_op},
+	{"wal", "wal [--timeline ID] [--json]",
+		"Show the WAL service of a timeline: the receiver's state, the WAL range\n"
+		"stored, how far behind the compute it is.\n\n" TIMELINE_OP_HELP,
+	ctl_wal},
+	{"wal-fetch", "wal-fetch SEGMENT DEST [--partial]",
+		"Write WAL segment SEGMENT (a name as in pg_wal) as stored by stratad to\n"
+		"DEST, byte for byte, for restore_command:\n"
+		"  restore_command = 'stratactl wal-fetch %f %p -D /path/to/pgdata'\n"
+		"Exit status 1 (and DEST untouched) when stratad does not hold the segment\n"
+		"whole, or when SEGMENT is not a segment name (a .history file, say).\n\n"
+		API_HELP "Options:\n" DATADIR_HELP HTTP_HELP TENANT_HELP TIMELINE_HELP
+		"      --partial       the newest segment too, up to what stratad has synced\n"
+		"                      and zeros after it\n",
+	ctl_wal_fetch},
 	{"page-trace", "page-trace FILE [--top N] [--json]",
 		"Summarize a trace saved from GET .../timeline/{tl}/page_trace: requests and\n"
 		"errors, requests per relation, the hottest blocks, the rate over time.\n\n"
@@ -255,6 +269,7 @@ main(int argc, char **argv)
 		OPT("ancestor", 0, OPT_STRING, &a.ancestor),
 		OPT("lsn", 0, OPT_STRING, &a.lsn),
 		OPT("top", 0, OPT_INT, &a.top),
+		OPT("partial", 0, OPT_FLAG, &a.partial),
 		OPT("help", 'h', OPT_HELP, NULL),
 		OPT("version", 'V', OPT_VERSION, NULL),
 		OPT_END,

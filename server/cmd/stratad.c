@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "fio.h"
 #include "fsutil.h"
@@ -43,6 +44,8 @@
 #include "tenant.h"
 #include "timeline.h"
 #include "tls.h"
+#include "strata_err.h"
+#include "walrecv.h"
 #include "strata_err.h"
 
 static struct server srv;
@@ -95,6 +98,11 @@ usage(FILE *f)
 			"      --max-batch-size N   GETPAGEs read together (32, 1..1024)\n"
 			"      --pipelining on|off  read requests while a batch executes (on)\n"
 			"      --read-workers N     threads for storage reads (2)\n"
+			"      --wal-source CONNINFO  stream the default timeline's WAL from the\n"
+			"                           compute at CONNINFO (libpq syntax, no password)\n"
+			"      --wal-slot NAME      its physical replication slot (strata)\n"
+			"      --node-id N          this stratad's node id: application_name\n"
+			"                           strata-N on the replication connection (1)\n"
 			"  -h, --help               show this help\n",
 			PROTO_DEFAULT_PORT);
 }
@@ -320,6 +328,74 @@ set_compression(const char *arg)
 	return 0;
 }
 
+/*
+ * --wal-source: libpq's syntax, no password (it would sit on a command
+ * line): a password comes from the cluster owner's ~/.pgpass or
+ * PGPASSFILE, as for any libpq client.
+ */
+static int
+check_wal_source(const char *conninfo)
+{
+	char	   *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	int			rc = 0;
+
+	if (opts == NULL)
+	{
+		fprintf(stderr, "stratad: --wal-source is not a connection string: %s", err ? err : "out of memory\n");
+		PQfreemem(err);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
+		{
+			fprintf(stderr, "stratad: --wal-source must not hold a password (use a password file: PGPASSFILE)\n");
+			rc = -1;
+		}
+	PQconninfoFree(opts);
+	if (strlen(conninfo) >= WALRECV_CONNINFO_MAX)
+	{
+		fprintf(stderr, "stratad: --wal-source is too long\n");
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Stream the default timeline's WAL from the compute.  A store that cannot
+ * be opened (damaged, another system's) is reported and the page service
+ * runs without it: pages must not become unreachable over WAL.
+ */
+static void
+start_wal_service(const char *conninfo, uint32_t node_id)
+{
+	struct walrecv_config cfg = {0};
+	char		dir[4096];
+	int			err;
+
+	snprintf(dir, sizeof(dir), "%s/wal", srv.datadir);
+	if (fio_mkdir(dir, 0700) != 0 && errno != EEXIST)
+	{
+		slog(SLOG_ERROR, "stratad: could not create \"%s\": %s; WAL is not received", dir, strerror(errno));
+		return;
+	}
+	snprintf(cfg.conninfo, sizeof(cfg.conninfo), "%s", conninfo);
+	snprintf(cfg.slot, sizeof(cfg.slot), "%s", srv.wal_slot);
+	snprintf(cfg.application_name, sizeof(cfg.application_name), "strata-%u", node_id);
+	snprintf(cfg.store_dir, sizeof(cfg.store_dir), "%s/%s", dir, srv.timeline_hex);
+	cfg.system_id = srv.id.sysid;
+	cfg.status_interval_ms = 1000;
+	if ((err = walrecv_start(&cfg, &srv.walrecv)) != 0)
+	{
+		slog(SLOG_ERROR, "stratad: the WAL store \"%s\" cannot be used (%s); WAL is not received",
+			 cfg.store_dir, strata_strerror(err));
+		srv.walrecv = NULL;
+		return;
+	}
+	slog(SLOG_INFO, "stratad: receiving WAL into \"%s\" as %s (slot \"%s\")", cfg.store_dir,
+		 cfg.application_name, cfg.slot);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -329,6 +405,8 @@ main(int argc, char **argv)
 	const char *pgdata = NULL;
 	const char *logfile = NULL;
 	const char *token_file = NULL;
+	const char *wal_source = NULL;
+	uint32_t	node_id = 1;
 	int			any_port = 0;
 	int			import_only = 0;
 	int			pm_fd = -1;
@@ -374,6 +452,9 @@ main(int argc, char **argv)
 		OPT("pipelining", 0, OPT_ON_OFF, &srv.pipelining),
 		OPT("read-workers", 0, OPT_INT, &srv.read_workers),
 		OPT("pitr-interval-s", 0, OPT_U32, &conf.pitr_seconds),
+		OPT("wal-source", 0, OPT_STRING, &wal_source),
+		OPT("wal-slot", 0, OPT_STRING, &srv.wal_slot),
+		OPT("node-id", 0, OPT_U32, &node_id),
 		OPT_CALLBACK("compression", set_compression),
 		OPT("help", 'h', OPT_HELP, NULL),
 		OPT_END,
@@ -382,6 +463,7 @@ main(int argc, char **argv)
 	srv.port = PROTO_DEFAULT_PORT;
 	srv.sync_interval_ms = 1000;
 	srv.rw_grace_ms = 10000;
+	srv.wal_slot = "strata";
 	srv.max_batch_size = 32;
 	srv.pipelining = 1;
 	srv.read_workers = 2;
@@ -409,6 +491,14 @@ main(int argc, char **argv)
 	}
 	if (check_tls_options() != 0)
 		return 2;
+	if (wal_source != NULL && check_wal_source(wal_source) != 0)
+		return 2;
+	if (strlen(srv.wal_slot) == 0 || strlen(srv.wal_slot) >= WALRECV_SLOT_MAX ||
+		strspn(srv.wal_slot, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(srv.wal_slot))
+	{
+		fprintf(stderr, "stratad: --wal-slot takes a replication slot name: lower-case letters, digits, underscores\n");
+		return 2;
+	}
 	if (strlen(srv.datadir) > STRATA_DATADIR_MAX)
 	{
 		fprintf(stderr, "stratad: the data directory path is longer than %d bytes\n",
@@ -492,6 +582,8 @@ main(int argc, char **argv)
 	if ((srv.calls = loopcall_new(srv.base)) == NULL)
 		goto out;
 	srv.reg->loop = srv.calls;
+	if (wal_source != NULL)
+		start_wal_service(wal_source, node_id);
 	if (http_start(&srv, http_addr, any_port) != 0)
 		goto out;
 	if (pagesvc_start(&srv, socket_dir, tcp) != 0)
@@ -526,6 +618,8 @@ main(int argc, char **argv)
 	 * management request half done.  Neither step waits for a client.
 	 */
 	http_stop(&srv);
+	walrecv_stop(srv.walrecv);
+	srv.walrecv = NULL;
 	loopcall_close(srv.calls);
 	fio_no_sync_on_this_thread(NULL);
 	srv.state = "stopping";

@@ -806,6 +806,12 @@ failed:
 }
 
 int
+walstore_failed(struct walstore *ws)
+{
+	return ws->failed;
+}
+
+int
 walstore_sync(struct walstore *ws)
 {
 	lsn_t		end;

@@ -109,6 +109,9 @@ extern void walstore_close(struct walstore *ws);
 extern int	walstore_append(struct walstore *ws, uint64_t system_id, uint32_t tli,
 							uint32_t seg_size, lsn_t lsn, const void *data, size_t len);
 
+/* Whether a write or sync failed: the store must be reopened (writer). */
+extern int	walstore_failed(struct walstore *ws);
+
 /* Make everything appended durable; on success flush_lsn = end_lsn. */
 extern int	walstore_sync(struct walstore *ws);
 
