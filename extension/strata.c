@@ -40,6 +40,7 @@
 #include "supervisor.h"
 #include "tablepatch.h"
 #include "unlogged.h"
+#include "walservice.h"
 
 PG_MODULE_MAGIC;
 
@@ -59,6 +60,8 @@ int			strata_reconnect_timeout_ms = 60000;
 int			strata_response_timeout_ms = 120000;
 int			strata_relsize_cache_size = 65536;
 int			strata_lwlsn_cache_size = 131072;
+bool		strata_wal_service = true;
+int			strata_wal_keep_size_mb = 1024;
 
 static shmem_request_hook_type prev_shmem_request_hook;
 static shmem_startup_hook_type prev_shmem_startup_hook;
@@ -125,6 +128,16 @@ define_gucs(void)
 							"Slots in the shared last-written LSN cache.",
 							NULL, &strata_lwlsn_cache_size, 131072, 1024, INT_MAX / 16,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("strata.wal_service",
+							 "Stream this cluster's WAL to the embedded stratad.",
+							 "Needs max_wal_senders > 0 and a unix socket; stratad keeps the WAL for point-in-time computes.",
+							 &strata_wal_service, true,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("strata.wal_keep_size",
+							"Default for max_slot_wal_keep_size while the WAL service runs (0: no limit).",
+							"Bounds the WAL the slot holds back when stratad is down or behind; an explicit max_slot_wal_keep_size wins.",
+							&strata_wal_keep_size_mb, 1024, 0, INT_MAX,
+							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("strata");
 	conn_check_settings();
 }
@@ -218,6 +231,7 @@ _PG_init(void)
 
 	durability_init();
 	ddl_init();
+	walservice_init();
 	if (STRATA_EMBEDDED())
 	{
 		supervisor_import();

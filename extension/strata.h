@@ -45,6 +45,8 @@ extern int	strata_reconnect_timeout_ms;
 extern int	strata_response_timeout_ms;
 extern int	strata_relsize_cache_size;
 extern int	strata_lwlsn_cache_size;
+extern bool strata_wal_service;
+extern int	strata_wal_keep_size_mb;
 
 /* Whether the sidecar is the embedded one ($PGDATA/pg_strata). */
 #define STRATA_EMBEDDED() (strata_stratad_connstring[0] == '\0')

@@ -38,6 +38,7 @@
 #include "stats.h"
 #include "strata.h"
 #include "supervisor.h"
+#include "walservice.h"
 
 #define STRATAD_DEATH_FD 3
 #define SUPERVISE_INTERVAL_MS 500
@@ -199,6 +200,7 @@ start_stratad(const char *datadir)
 	char		logpath[MAXPGPATH];
 	char		deathfd[16];
 	char		sync_ms[16];
+	char		wal_source[MAXPGPATH + 64];
 	char	   *argv[48];
 	int			argc = 0;
 	pid_t		pid;
@@ -223,6 +225,11 @@ start_stratad(const char *datadir)
 	argv[argc++] = sync_ms;
 	argv[argc++] = "--postmaster-fd";
 	argv[argc++] = deathfd;
+	if (walservice_source(wal_source, sizeof(wal_source)))
+	{
+		argv[argc++] = "--wal-source";
+		argv[argc++] = wal_source;
+	}
 	argc = add_extra_options(argv, argc, lengthof(argv) - 1);
 	argv[argc] = NULL;
 

@@ -73,6 +73,16 @@ reply_status(struct evhttp_request *req, struct server *srv)
 	json_object_set_new(o, "compute_lsn", lsn_json(st.server_lsn));
 	json_object_set_new(o, "lag_bytes", json_integer(st.server_lsn > st.store.flush_lsn ?
 													  (json_int_t) (st.server_lsn - st.store.flush_lsn) : 0));
+	if (st.lost_to != 0)
+	{
+		json_t	   *l = json_object();
+
+		json_object_set_new(l, "from", lsn_json(st.lost_from));
+		json_object_set_new(l, "to", lsn_json(st.lost_to));
+		json_object_set_new(o, "lost", l);
+	}
+	else
+		json_object_set_new(o, "lost", json_null());
 	json_object_set_new(o, "segments", json_integer((json_int_t) st.store.segments));
 	json_object_set_new(o, "bytes", json_integer((json_int_t) st.store.bytes));
 	json_object_set_new(o, "received_bytes", json_integer((json_int_t) st.received_bytes));

@@ -30,13 +30,14 @@
 #include <libpq-fe.h>
 
 #include "bytes.h"
+#include "fio.h"
 #include "slog.h"
 #include "strata_err.h"
 #include "walrecv.h"
 
 #define WR_SYNC_BYTES		(16u * 1024 * 1024)
-#define WR_BACKOFF_MIN_MS	1000
-#define WR_BACKOFF_MAX_MS	30000
+#define WR_BACKOFF_MIN_MS	200
+#define WR_BACKOFF_MAX_MS	5000
 /* microseconds from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch) */
 #define WR_PG_EPOCH_US		INT64_C(946684800000000)
 
@@ -285,6 +286,51 @@ wr_parse_size(const char *s)
 	return v > UINT32_MAX ? 0 : (uint32_t) v;
 }
 
+/*
+ * WAL from end to restart is gone from the compute and was never here: the
+ * store cannot continue across the gap.  It moves aside, whole, to
+ * STORE.before-<end> (still readable by hand), a new store starts at the
+ * compute's oldest WAL, and the gap is logged and kept in the status: no
+ * point in time inside it can be recovered.
+ */
+static int
+wr_start_over(struct walrecv *wr, lsn_t end, lsn_t restart)
+{
+	char		a[LSN_STRLEN],
+				b[LSN_STRLEN];
+	char		aside[PATH_MAX + 32];
+	struct walstore *ws;
+	int			err;
+
+	slog(SLOG_ERROR, "walrecv: WAL from %s to %s is lost: the compute removed it before stratad received it (slot \"%s\" dropped or invalidated); points in time in that range cannot be recovered",
+		 lsn_format(end, a), lsn_format(restart, b), wr->cfg.slot);
+	pthread_mutex_lock(&wr->lock);
+	wr->st.lost_from = end;
+	wr->st.lost_to = restart;
+	pthread_mutex_unlock(&wr->lock);
+	snprintf(aside, sizeof(aside), "%s.before-%016llX", wr->cfg.store_dir, (unsigned long long) end);
+	pthread_rwlock_wrlock(&wr->store_lock);
+	walstore_close(wr->store);
+	wr->store = NULL;
+	if (fio_rename(wr->cfg.store_dir, aside) != 0)
+	{
+		err = errno;
+		pthread_rwlock_unlock(&wr->store_lock);
+		wr_fail(wr, WALRECV_REFUSED, "could not move the WAL store aside to \"%s\": %s", aside, strerror(err));
+		return -1;
+	}
+	err = walstore_open(wr->cfg.store_dir, wr->sysid, &ws);
+	if (err == 0)
+		wr->store = ws;
+	pthread_rwlock_unlock(&wr->store_lock);
+	if (err != 0)
+	{
+		wr_fail(wr, WALRECV_REFUSED, "could not create a new WAL store: %s", strata_strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
 /* Everything before START_REPLICATION; returns the start LSN or 0. */
 static lsn_t
 wr_handshake(struct walrecv *wr)
@@ -346,6 +392,27 @@ wr_handshake(struct walrecv *wr)
 		if (wr_expect_tuples(wr, r, "READ_REPLICATION_SLOT", 2) != 0)
 			return 0;
 	}
+	if (strcmp(PQgetvalue(r, 0, 0), "physical") == 0 && PQgetisnull(r, 0, 1))
+	{
+		/*
+		 * PostgreSQL invalidated the slot (max_slot_wal_keep_size): the WAL
+		 * it held for us is gone.  A new slot keeps what is there now.
+		 */
+		PQclear(r);
+		slog(SLOG_ERROR, "walrecv: the compute invalidated slot \"%s\" (max_slot_wal_keep_size): WAL stratad had not received is lost; creating it again",
+			 wr->cfg.slot);
+		snprintf(cmd, sizeof(cmd), "DROP_REPLICATION_SLOT \"%s\"", wr->cfg.slot);
+		r = wr_exec(wr, cmd);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		{
+			wr_fail(wr, WALRECV_CONNECTING, "could not drop the invalidated slot: %s",
+					r ? PQresultErrorMessage(r) : "");
+			PQclear(r);
+			return 0;
+		}
+		PQclear(r);
+		return wr_handshake(wr);
+	}
 	if (strcmp(PQgetvalue(r, 0, 0), "physical") != 0 ||
 		sscanf(PQgetvalue(r, 0, 1), "%X/%X", &hi, &lo) != 2)
 	{
@@ -359,14 +426,12 @@ wr_handshake(struct walrecv *wr)
 
 	if (info.segments > 0 && info.end_lsn != LSN_INVALID)
 	{
-		if (info.end_lsn < restart)
+		if (info.end_lsn < restart - restart % wr->seg_size)
 		{
-			char		a[LSN_STRLEN],
-						b[LSN_STRLEN];
-
-			/* the compute recycled WAL we never had: say so loudly */
-			slog(SLOG_ERROR, "walrecv: WAL from %s to %s is lost: the compute no longer has it (slot \"%s\" was dropped or exceeded max_slot_wal_keep_size)",
-				 lsn_format(info.end_lsn, a), lsn_format(restart, b), wr->cfg.slot);
+			/* the compute recycled WAL we never had: a gap */
+			if (wr_start_over(wr, info.end_lsn, restart) != 0)
+				return 0;
+			return restart - restart % wr->seg_size;
 		}
 		return info.end_lsn;
 	}
@@ -477,6 +542,25 @@ wr_message(struct walrecv *wr, const uint8_t *m, int len)
 	return -1;
 }
 
+/*
+ * Test builds: a receiver that is down while the rest of stratad runs.
+ * (One that stays connected but stops reading would be worse than a
+ * test: PostgreSQL's checkpointer waits for a walsender stuck writing to
+ * it before it can invalidate the slot, so the receiver never stops
+ * reading while connected.)
+ */
+static int
+wr_paused(void)
+{
+#ifdef STRATA_TEST_HOOKS
+	const char *f = getenv("STRATA_WALRECV_PAUSE_FILE");
+
+	return f != NULL && access(f, F_OK) == 0;
+#else
+	return 0;
+#endif
+}
+
 /* Stream until the connection ends or we stop. */
 static void
 wr_stream(struct walrecv *wr, lsn_t start)
@@ -508,7 +592,11 @@ wr_stream(struct walrecv *wr, lsn_t start)
 	while (!atomic_load(&wr->stopping))
 	{
 		char	   *buf = NULL;
-		int			n = PQgetCopyData(wr->conn, &buf, 1);
+		int			n;
+
+		if (wr_paused())
+			return;
+		n = PQgetCopyData(wr->conn, &buf, 1);
 
 		if (n > 0)
 		{
@@ -561,6 +649,12 @@ wr_main(void *arg)
 		int64_t		began = wr_mono_ms();
 		lsn_t		start;
 
+		if (wr_paused())
+		{
+			if (wr_sleep(wr, 100))
+				break;
+			continue;
+		}
 		if (wr->store == NULL)
 			wr_reopen_store(wr);
 		if (wr->store != NULL && wr_connect(wr) == 0 && (start = wr_handshake(wr)) != 0)

@@ -18,14 +18,28 @@
  * recycle WAL that is not durable here, and a synchronous_standby_names
  * entry naming us holds commits until their WAL is durable here.
  *
- * Failures are retried: a lost connection reconnects after 1 s doubling to
- * 30 s; a refused stream (another system, another PostgreSQL timeline) is
+ * Failures are retried: a lost connection reconnects after 200 ms doubling
+ * to 5 s (a compute restarting or in crash recovery refuses us for a few
+ * seconds, and every second of WAL not here is at risk); a refused stream (another system, another PostgreSQL timeline) is
  * logged at ERROR each attempt and visible in walrecv_status().  A failed
  * fsync leaves the store refusing appends (walstore.h): the receiver
  * reopens the store, which cuts what the kernel may have lost, and goes
  * on from the reopened end; nothing past the last successful sync was
- * ever reported.  No timeline or tenant reference is taken (I3): the store
+ * ever reported.  When the compute removed WAL we never received (the
+ * slot was dropped, or invalidated by max_slot_wal_keep_size while we
+ * were down or behind), the slot is made again, the old store is moved
+ * aside whole (STORE.before-<LSN>), a new one starts at the compute's
+ * oldest WAL, and the lost range is logged at ERROR and shown in
+ * walrecv_status().  No timeline or tenant reference is taken (I3): the store
  * belongs to the receiver.
+ *
+ * The receiver never stops reading while connected (it syncs, but does
+ * not wait on anything else): PostgreSQL's checkpointer waits for a
+ * walsender stuck writing to a client that does not read before it can
+ * invalidate the slot.
+ *
+ * Test builds: while the file $STRATA_WALRECV_PAUSE_FILE exists the
+ * receiver stays disconnected (a receiver that is down).
  *
  * Threads: walrecv_start() and walrecv_stop() on one thread (main());
  * walrecv_status() and walrecv_read_segment() from any thread.
@@ -74,6 +88,8 @@ struct walrecv_status
 	uint64_t	syncs;
 	uint64_t	connects;		/* successful START_REPLICATIONs */
 	lsn_t		server_lsn;		/* the compute's WAL end, as last told */
+	lsn_t		lost_from;		/* WAL lost for good (both 0: none) */
+	lsn_t		lost_to;
 	char		error[256];		/* the last failure, "" if none */
 };
 
