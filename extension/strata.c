@@ -61,6 +61,7 @@ int			strata_response_timeout_ms = 120000;
 int			strata_relsize_cache_size = 65536;
 int			strata_lwlsn_cache_size = 131072;
 bool		strata_wal_service = true;
+bool		strata_wal_synchronous = false;
 int			strata_wal_keep_size_mb = 1024;
 
 static shmem_request_hook_type prev_shmem_request_hook;
@@ -132,6 +133,11 @@ define_gucs(void)
 							 "Stream this cluster's WAL to the embedded stratad.",
 							 "Needs max_wal_senders > 0 and a unix socket; stratad keeps the WAL for point-in-time computes.",
 							 &strata_wal_service, true,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("strata.wal_synchronous",
+							 "Make the embedded stratad a synchronous standby: commits wait until it has their WAL.",
+							 "Sets synchronous_standby_names to \"strata-1\" unless it is set.",
+							 &strata_wal_synchronous, false,
 							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("strata.wal_keep_size",
 							"Default for max_slot_wal_keep_size while the WAL service runs (0: no limit).",

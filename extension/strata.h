@@ -46,6 +46,7 @@ extern int	strata_response_timeout_ms;
 extern int	strata_relsize_cache_size;
 extern int	strata_lwlsn_cache_size;
 extern bool strata_wal_service;
+extern bool strata_wal_synchronous;
 extern int	strata_wal_keep_size_mb;
 
 /* Whether the sidecar is the embedded one ($PGDATA/pg_strata). */

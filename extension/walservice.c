@@ -9,6 +9,7 @@
 
 #include "access/xlog.h"
 #include "postmaster/postmaster.h"
+#include "replication/syncrep.h"
 #include "replication/walsender.h"
 #include "utils/guc.h"
 
@@ -72,6 +73,18 @@ walservice_init(void)
 
 		snprintf(v, sizeof(v), "%d", strata_wal_keep_size_mb);
 		SetConfigOption("max_slot_wal_keep_size", v, PGC_POSTMASTER, PGC_S_DYNAMIC_DEFAULT);
+	}
+	/* synchronous mode: a commit returns once stratad has its WAL */
+	if (strata_wal_synchronous)
+	{
+		if (SyncRepStandbyNames == NULL || SyncRepStandbyNames[0] == '\0')
+			SetConfigOption("synchronous_standby_names", "\"strata-1\"", PGC_POSTMASTER,
+							PGC_S_DYNAMIC_DEFAULT);
+		else
+			ereport(LOG,
+					(errmsg("strata: strata.wal_synchronous leaves synchronous_standby_names as set (\"%s\")",
+							SyncRepStandbyNames),
+					 errhint("Name \"strata-1\" there for commits to wait for the embedded stratad.")));
 	}
 	service_on = true;
 }

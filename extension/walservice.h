@@ -18,6 +18,13 @@
  * configuration file).  When the limit is hit PostgreSQL invalidates the
  * slot; stratad then reports the lost range loudly.
  *
+ * strata.wal_synchronous makes stratad a synchronous standby: unless the
+ * user set synchronous_standby_names, it becomes "strata-1" (the embedded
+ * stratad's node id), so with synchronous_commit on a commit returns only
+ * once stratad has synced its WAL, and losing the compute's disk loses no
+ * committed transaction.  While stratad is down, commits wait, as with
+ * any synchronous standby.
+ *
  * The service needs max_wal_senders > 0 and a unix socket; without them
  * walservice_init() says so (WARNING) and the service is off.
  *

@@ -15,6 +15,8 @@ use StrataTest;
 my $tmp = PostgreSQL::Test::Utils::tempdir();
 # stratad-test's receiver reads nothing while this file exists
 $ENV{STRATA_WALRECV_PAUSE_FILE} = "$tmp/pause";
+# ... and its WAL store's next write fails with ENOSPC once this file exists
+$ENV{STRATA_FAIL_WAL_WRITE_ONCE_FILE} = "$tmp/enospc";
 my $node = strata_node('wal', allows_streaming => 1);
 $node->start;
 
@@ -127,6 +129,18 @@ $node->safe_psql('postgres', 'SELECT pg_switch_wal()');
 ok(wait_flushed($node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()')), 'streaming again after a restart');
 compare_segments('after a clean restart');
 
+# a full disk while receiving: the write fails, the store is reopened at
+# its durable end, streaming resumes, nothing is lost
+open(my $e, '>', "$tmp/enospc") or die;
+close $e;
+$node->safe_psql('postgres', "INSERT INTO t SELECT g, repeat('v', 300) FROM generate_series(1, 50000) g");
+$node->safe_psql('postgres', 'SELECT pg_switch_wal()');
+ok(wait_flushed($node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()')), 'stratad caught up after a full disk');
+ok(!-e "$tmp/enospc", 'the disk-full fault fired');
+like(stratad_log($node), qr/could not store WAL at \S+: disk full/, 'the failed write is logged');
+is(wal_status()->{start_lsn}, $start, 'the stored range still starts where it did');
+compare_segments('after a full disk');
+
 # damage in a stored segment is found when it is served, never sent
 my $s = wal_status();
 my ($t, $tl) = stratad_ids($node);
@@ -204,4 +218,41 @@ like(slurp_file($nows->logfile), qr/WARNING:  strata: the WAL service is off bec
 $nows->stop;
 
 $node->stop;
+
+# synchronous mode: when COMMIT returns, its WAL is durable in stratad.
+# Kill -9 stratad right after a commit returns: the restarted stratad's
+# store holds the commit record.
+my $sync = strata_node('sync', allows_streaming => 1, extra_conf => 'strata.wal_synchronous = on');
+$sync->start;
+is($sync->safe_psql('postgres', 'SHOW synchronous_standby_names'), '"strata-1"',
+	'strata.wal_synchronous names the embedded stratad as the synchronous standby');
+ok(wait_until(sub { (query_now($sync, 'SELECT sync_state FROM pg_stat_replication') // '') eq 'sync' },
+		'stratad is a synchronous standby'), 'stratad streams as a synchronous standby');
+$sync->safe_psql('postgres', 'CREATE TABLE s (x int)');
+my $spid = stratad_pid($sync);
+my $xid = $sync->safe_psql('postgres', 'INSERT INTO s VALUES (42) RETURNING pg_current_xact_id()');
+kill 'KILL', $spid;
+ok(wait_until(sub { my $p = stratad_pid($sync); defined $p && $p != $spid }, 'a new stratad'),
+	'stratad killed right after the commit returned, and restarted');
+my ($st, $stl) = stratad_ids($sync);
+my $ws;
+ok(wait_until(sub { my ($c, $j) = eval { stratad_api($sync, 'GET', "/v1/tenant/$st/timeline/$stl/wal") };
+			$ws = $j; $c && $c == 200 && $j->{state} eq 'streaming' }, 'streaming again'),
+	'the new stratad streams again');
+my $dir = "$tmp/syncwal";
+mkdir $dir;
+my $seg = 16 * 1024 * 1024;
+my ($from, $to) = (lsn_num($ws->{start_lsn}), lsn_num($ws->{flush_lsn}));
+for (my $n = int($from / $seg); $n * $seg < $to; $n++)
+{
+	my $name = sprintf('%08X%08X%08X', 1, int($n / 256), $n % 256);
+	IPC::Run::run([ 'stratactl', 'wal-fetch', '--partial', $name, "$dir/$name", '-D', $sync->data_dir ]);
+}
+my ($dump, $derr) = ('', '');
+IPC::Run::run([ 'pg_waldump', '--path', $dir, '--start', $ws->{start_lsn}, '--rmgr', 'Transaction' ],
+	'>', \$dump, '2>', \$derr);
+like($dump, qr/tx:\s+$xid,.*COMMIT/, "the commit of transaction $xid is in stratad's WAL");
+is($sync->safe_psql('postgres', 'SELECT x FROM s'), '42', 'and the row is there');
+$sync->stop;
+
 done_testing();

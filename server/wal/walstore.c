@@ -716,7 +716,14 @@ ws_write_record(struct walstore *ws, lsn_t lsn, const uint8_t *data, uint32_t n)
 	put_le64(ws->rbuf + 4, lsn);
 	memcpy(ws->rbuf + 12, data, n);
 	put_le32(ws->rbuf + 12 + n, strata_crc32c(ws->rbuf, 12 + (size_t) n));
-	w = fio_pwrite(ws->wfd, ws->rbuf, total, (off_t) ws->woff);
+	/* tests: a disk that is full once, while the WAL streams in */
+	if (fio_fault_once("STRATA_FAIL_WAL_WRITE_ONCE_FILE"))
+	{
+		errno = ENOSPC;
+		w = -1;
+	}
+	else
+		w = fio_pwrite(ws->wfd, ws->rbuf, total, (off_t) ws->woff);
 	if (w != (ssize_t) total)
 	{
 		int			err = w < 0 ? ws_errno(errno) : STRATA_ENOSPC;

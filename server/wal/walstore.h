@@ -49,6 +49,9 @@
  * synced when they started.  Removing old segments (walstore_remove_before)
  * is safe while readers run: an open file outlives its unlink.
  *
+ * Test builds: STRATA_FAIL_WAL_WRITE_ONCE_FILE (fio.h's fio_fault_once):
+ * the next write fails with ENOSPC.
+ *
  * Limit: one PostgreSQL timeline (TLI) per store.  A compute that changes
  * TLI (promotion after recovery) starts a new strata timeline, whose store
  * begins at the switch point (issue 16).
