@@ -92,6 +92,8 @@ ok(wait_flushed($node->safe_psql('postgres', 'SELECT pg_current_wal_lsn()')), 's
 compare_segments('after a load');
 ok(slot_behind_stratad(), "the slot's restart_lsn is at or behind stratad's synced WAL");
 my $start = wal_status()->{start_lsn};
+ok(stratad_metric($node, 'strata_wal_received_bytes_total') >= 4 * 16 * 1024 * 1024, 'metrics count the WAL received');
+is(stratad_metric($node, 'strata_wal_receiver_streaming'), 1, 'and say the receiver streams');
 
 # kill -9 of stratad while WAL streams in: the supervisor restarts it and
 # it resumes where its durable WAL ends

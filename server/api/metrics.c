@@ -18,6 +18,7 @@
 #include "identity.h"
 #include "loopview.h"
 #include "strata_err.h"
+#include "walrecv.h"
 #include "tenant.h"
 #include "timeline.h"
 
@@ -218,6 +219,30 @@ page_service_metrics(struct evbuffer *b, const struct server_metrics *m)
 						(unsigned long long) m->worker_reads);
 }
 
+/* The WAL service (walrecv.h); its status is read under its own lock. */
+static void
+wal_metrics(struct evbuffer *b, struct walrecv *wr)
+{
+	struct walrecv_status st;
+
+	walrecv_status(wr, &st);
+	gauge(b, "strata_wal_receiver_streaming", "1 while the WAL receiver streams from the compute.");
+	evbuffer_add_printf(b, "strata_wal_receiver_streaming %d\n", st.state == WALRECV_STREAMING);
+	counter(b, "strata_wal_received_bytes_total", "WAL bytes received from the compute.");
+	evbuffer_add_printf(b, "strata_wal_received_bytes_total %llu\n", (unsigned long long) st.received_bytes);
+	counter(b, "strata_wal_syncs_total", "Syncs of the WAL store before a flush position was reported.");
+	evbuffer_add_printf(b, "strata_wal_syncs_total %llu\n", (unsigned long long) st.syncs);
+	counter(b, "strata_wal_connects_total", "Replication streams started.");
+	evbuffer_add_printf(b, "strata_wal_connects_total %llu\n", (unsigned long long) st.connects);
+	gauge(b, "strata_wal_lag_bytes", "WAL the compute has and stratad has not synced.");
+	evbuffer_add_printf(b, "strata_wal_lag_bytes %llu\n",
+						(unsigned long long) (st.server_lsn > st.store.flush_lsn ? st.server_lsn - st.store.flush_lsn : 0));
+	gauge(b, "strata_wal_stored_bytes", "Bytes of WAL kept on disk, framing included.");
+	evbuffer_add_printf(b, "strata_wal_stored_bytes %llu\n", (unsigned long long) st.store.bytes);
+	gauge(b, "strata_wal_lost_bytes", "WAL the compute removed before stratad received it (0: none).");
+	evbuffer_add_printf(b, "strata_wal_lost_bytes %llu\n", (unsigned long long) (st.lost_to - st.lost_from));
+}
+
 void
 metrics_reply(struct evhttp_request *req, struct server *srv)
 {
@@ -303,6 +328,9 @@ metrics_reply(struct evhttp_request *req, struct server *srv)
 	}
 	counter(b, "strata_import_pages_total", "Pages imported from the compute's files.");
 	evbuffer_add_printf(b, "strata_import_pages_total %llu\n", (unsigned long long) m->import_pages);
+
+	if (srv->walrecv != NULL)
+		wal_metrics(b, srv->walrecv);
 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 					  "text/plain; version=0.0.4");
