@@ -47,7 +47,7 @@ trap stop_all EXIT
 psqlc() {
 	local p=$1
 	shift
-	"${as_user[@]}" "$bindir/psql" -X -A -t -q -h "$dir" -p "$p" -U postgres -d postgres "$@"
+	PGOPTIONS='-c client_min_messages=warning' "${as_user[@]}" "$bindir/psql" -X -A -t -q -h "$dir" -p "$p" -U postgres -d postgres "$@"
 }
 
 setup() {
@@ -78,19 +78,53 @@ for k in "${kinds[@]}"; do
 	"${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "${port[$k]}" -U postgres -i -q -s "$scale" postgres >/dev/null 2>&1
 done
 
+start_receivewal() {
+	mkdir -p "$dir/receivewal"
+	chown "$owner": "$dir/receivewal"
+	"${as_user[@]}" "$bindir/pg_receivewal" -h "$dir" -p "${port[vanilla]}" -U postgres -S bench \
+		--synchronous -D "$dir/receivewal" >/dev/null 2>&1 &
+	recv_pid=$!
+	until [ "$(psqlc "${port[vanilla]}" -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" = 1 ]; do
+		sleep 0.1
+	done
+}
+stop_receivewal() {
+	kill "$recv_pid"
+	wait "$recv_pid" 2>/dev/null || true
+	recv_pid=
+}
+psqlc "${port[vanilla]}" -c "SELECT pg_create_physical_replication_slot('bench', true)" >/dev/null
+
+# one pgbench -N run: prints a row; the first of each client count (vanilla)
+# sets the TPS the others are compared with
+run_n() {
+	local c=$1 kind=$2 p=$3 out lat tps
+	out=$("${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "$p" -U postgres -n -N \
+		-c "$c" -j "$c" -T "$duration" postgres 2>/dev/null)
+	lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
+	tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' <<<"$out")
+	[ -z "$vtps" ] && vtps=$tps
+	printf '%-8s %-28s %12s %10.0f %14s\n' "$c" "$kind" "$lat" "$tps" \
+		"$(awk -v a="$tps" -v b="$vtps" 'BEGIN { printf "%.3f", a / b }')"
+}
+
 echo "== commit latency: pgbench -N, scale $scale, ${duration}s per run"
-printf '%-8s %-8s %12s %10s %14s\n' clients kind latency_ms tps tps_vs_vanilla
+echo "   (vanilla + pg_receivewal: PostgreSQL's own receiver, fsyncing, as the"
+echo "    baseline cost of streaming WAL on this machine; as a synchronous"
+echo "    standby when named in synchronous_standby_names)"
+printf '%-8s %-28s %12s %10s %14s\n' clients kind latency_ms tps tps_vs_vanilla
 for c in $clients_list; do
 	vtps=
-	for k in "${kinds[@]}"; do
-		out=$("${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "${port[$k]}" -U postgres -n -N \
-			-c "$c" -j "$c" -T "$duration" postgres 2>/dev/null)
-		lat=$(sed -nE 's/^latency average = ([0-9.]+) ms/\1/p' <<<"$out")
-		tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' <<<"$out")
-		[ "$k" = vanilla ] && vtps=$tps
-		r=$(awk -v a="$tps" -v b="$vtps" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')
-		printf '%-8s %-8s %12s %10s %14s\n' "$c" "$k" "$lat" "$tps" "$r"
-	done
+	run_n "$c" vanilla "${port[vanilla]}"
+	start_receivewal
+	run_n "$c" "vanilla + pg_receivewal" "${port[vanilla]}"
+	psqlc "${port[vanilla]}" -c "ALTER SYSTEM SET synchronous_standby_names = 'pg_receivewal'" -c "SELECT pg_reload_conf()" >/dev/null
+	run_n "$c" "vanilla + pg_receivewal sync" "${port[vanilla]}"
+	psqlc "${port[vanilla]}" -c "ALTER SYSTEM RESET synchronous_standby_names" -c "SELECT pg_reload_conf()" >/dev/null
+	stop_receivewal
+	run_n "$c" "strata, WAL service off" "${port[off]}"
+	run_n "$c" "strata, WAL service on" "${port[async]}"
+	run_n "$c" "strata, synchronous" "${port[sync]}"
 done
 
 # Time from the start of a bulk INSERT until the receiver (if any) has
@@ -118,16 +152,27 @@ echo "== WAL ingest: CREATE TABLE AS of $rows rows, until the receiver has it du
 printf '%-34s %10s %9s %9s\n' receiver wal_MiB seconds MiB_per_s
 printf '%-34s %s\n' "none (vanilla, the compute alone)" "$(ingest "${port[vanilla]}" 0)"
 # PostgreSQL's own receiver, fsyncing like stratad, on the same machine
-psqlc "${port[vanilla]}" -c "SELECT pg_create_physical_replication_slot('bench', true)" >/dev/null
-mkdir -p "$dir/receivewal"
-chown "$owner": "$dir/receivewal"
-"${as_user[@]}" "$bindir/pg_receivewal" -h "$dir" -p "${port[vanilla]}" -U postgres -S bench \
-	--synchronous -D "$dir/receivewal" >/dev/null 2>&1 &
-recv_pid=$!
-until [ "$(psqlc "${port[vanilla]}" -c "SELECT count(*) FROM pg_stat_replication")" = 1 ]; do sleep 0.1; done
+start_receivewal
 printf '%-34s %s\n' "pg_receivewal --synchronous" "$(ingest "${port[vanilla]}" 1)"
+stop_receivewal
+# stratad's receiver on the same source: a standalone stratad streaming
+# from the vanilla cluster
+mkdir -p "$dir/sd" "$dir/sdsock"
+chmod 700 "$dir/sdsock"
+chown "$owner": "$dir/sd" "$dir/sdsock"
+"${as_user[@]}" "$bindir/stratad" -D "$dir/sd" --socket-dir "$dir/sdsock" --port 6499 \
+	--http 127.0.0.1:0 --http-any-port --wal-source "host=$dir port=${port[vanilla]}" \
+	--wal-slot bench_strata --log "$dir/sd.log" &
+recv_pid=$!
+until [ "$(psqlc "${port[vanilla]}" -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" = 1 ]; do sleep 0.1; done
+printf '%-34s %s\n' "stratad --wal-source (same source)" "$(ingest "${port[vanilla]}" 1)"
 kill "$recv_pid"
+wait "$recv_pid" 2>/dev/null || true
 recv_pid=
-printf '%-34s %s\n' "stratad (strata, WAL service on)" "$(ingest "${port[async]}" 1)"
+# end to end on a strata compute: its pages go to stratad as well
+printf '%-34s %s\n' "strata compute, embedded stratad" "$(ingest "${port[async]}" 1)"
+printf '%-34s %s\n' "strata compute, WAL service off" "$(ingest "${port[off]}" 0)"
+echo "(ingest: time from the start of the statement until the receiver has all"
+echo " its WAL durably; \"none\": until the statement returns)"
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -r)"
