@@ -429,7 +429,8 @@ ws_load_headers(struct walstore *ws, uint64_t want_sysid)
 			 (unsigned long long) ws->system_id, (unsigned long long) want_sysid);
 		return STRATA_EINVAL;
 	}
-	qsort(ws->segs, ws->nsegs, sizeof(*ws->segs), ws_cmp_segno);
+	if (ws->nsegs > 1)
+		qsort(ws->segs, ws->nsegs, sizeof(*ws->segs), ws_cmp_segno);
 	return 0;
 }
 
