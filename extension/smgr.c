@@ -36,6 +36,7 @@
 
 #include "durability.h"
 #include "errmap.h"
+#include "filecache.h"
 #include "key.h"
 #include "lsn.h"
 #include "lwlsn.h"
@@ -205,6 +206,7 @@ strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 	strata_count(SC_UNLINK, 1);
 	relsize_forget_rel(rnode.node);
 	ring_forget_rel(rnode.node);
+	fc_forget_rel(rnode.node, forknum, 0);
 	if (res.error)
 	{
 		/* like md's unlink failures: the relation is gone for PostgreSQL */
@@ -254,6 +256,8 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 								  tag == PROTO_WRITE ? "write" : "extend",
 								  blocknum, fork_path(rnode, forknum)));
 	lwlsn_advance(rnode, forknum, blocknum, res.stored_lsn);
+	/* FC1: after the last-written LSN, so a racing store sees one or the other */
+	fc_write(rnode, forknum, blocknum, buffer);
 	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
 	durability_register_write(rnode, forknum, skipFsync);
 	return res.stored_lsn;
@@ -289,6 +293,8 @@ strata_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
 	if (SmgrIsTemp(reln))
 		return mdprefetch(reln, forknum, blocknum);
 	before_request();
+	if (fc_contains(reln->smgr_rnode.node, forknum, blocknum))
+		return false;
 	ring_prefetch(reln->smgr_rnode.node, forknum, blocknum);
 	return true;
 }
@@ -309,6 +315,9 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 	}
 	before_request();
 	readahead_note_read(reln, forknum, blocknum);
+	if (fc_read(rnode, forknum, blocknum, buffer))
+		return;
+	/* the ring stores stratad's answer in the file cache (ring.c) */
 	if (ring_read(rnode, forknum, blocknum, buffer, &res))
 		return;
 
@@ -390,6 +399,8 @@ truncate_fork(SMgrRelation reln, ForkNumber forknum, BlockNumber nblocks)
 	ring_call(&req, &res);
 	strata_count(SC_TRUNCATE, 1);
 	ring_forget_rel(rnode);
+	/* after the answer: a GETPAGE queued from now on sees the truncation */
+	fc_forget_rel(rnode, forknum, nblocks);
 	if (res.error)
 	{
 		/* md tolerates a too-short file in recovery */

@@ -31,6 +31,7 @@
 #include "dbsize.h"
 #include "ddl.h"
 #include "durability.h"
+#include "filecache.h"
 #include "lwlsn.h"
 #include "relsize.h"
 #include "smgr.h"
@@ -125,6 +126,7 @@ define_gucs(void)
 							"Slots in the shared last-written LSN cache.",
 							NULL, &strata_lwlsn_cache_size, 131072, 1024, INT_MAX / 16,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	fc_define_gucs();
 	MarkGUCPrefixReserved("strata");
 	conn_check_settings();
 }
@@ -160,9 +162,10 @@ strata_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(stats_shmem_size(),
+	RequestAddinShmemSpace(add_size(add_size(stats_shmem_size(), fc_shmem_size()),
 									add_size(relsize_shmem_size(), lwlsn_shmem_size())));
 	RequestNamedLWLockTranche("strata", STRATA_NLOCKS);
+	fc_shmem_request();
 }
 
 static void
@@ -174,6 +177,8 @@ strata_shmem_startup(void)
 	stats_shmem_init();
 	relsize_shmem_init();
 	lwlsn_shmem_init();
+	/* in the postmaster: also empties the cache file (a crash-restart too) */
+	fc_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	if (!IsUnderPostmaster)
 	{

@@ -14,6 +14,7 @@
  *	readahead	sequential-read detection feeding the ring
  *	relsize		shared relation size cache
  *	lwlsn		shared last-written LSN cache
+ *	filecache	the local file cache between shared buffers and stratad
  *	durability	checkpoint and commit-time SYNC, the sync handler
  *	supervisor	the bgworker that runs the embedded stratad
  *	dbsize		pg_relation_size() and friends on strata

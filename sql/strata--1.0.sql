@@ -19,3 +19,17 @@ CREATE VIEW strata_stats AS SELECT * FROM strata_stats();
 CREATE VIEW strata_status AS SELECT * FROM strata_status();
 
 REVOKE ALL ON FUNCTION strata_status() FROM PUBLIC;
+
+-- The local file cache: configuration, occupancy and its counters.
+CREATE FUNCTION strata_file_cache(OUT enabled boolean, OUT path text,
+                                  OUT size_bytes bigint, OUT limit_bytes bigint,
+                                  OUT chunks_used bigint, OUT used_bytes bigint,
+                                  OUT file_allocated_bytes bigint,
+                                  OUT hits bigint, OUT misses bigint,
+                                  OUT writes bigint, OUT stores bigint,
+                                  OUT evictions bigint)
+RETURNS record
+AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE VIEW strata_file_cache AS SELECT * FROM strata_file_cache();
+REVOKE ALL ON FUNCTION strata_file_cache() FROM PUBLIC;
