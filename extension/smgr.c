@@ -293,8 +293,12 @@ strata_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
 	if (SmgrIsTemp(reln))
 		return mdprefetch(reln, forknum, blocknum);
 	before_request();
+	/*
+	 * A cached block needs no prefetch.  Still report it as initiated: the
+	 * recovery prefetcher treats false as a missing block (ERROR).
+	 */
 	if (fc_contains(reln->smgr_rnode.node, forknum, blocknum))
-		return false;
+		return true;
 	ring_prefetch(reln->smgr_rnode.node, forknum, blocknum);
 	return true;
 }
