@@ -48,6 +48,7 @@
 #include "stats.h"
 #include "tablepatch.h"
 #include "unlogged.h"
+#include "wset.h"
 
 XLogRecPtr
 smgr_change_lsn(void)
@@ -231,6 +232,7 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 	ring_result res;
 
 	before_request();
+	ws_add(rnode, forknum, blocknum);
 	init_req(&req, tag, rnode, forknum);
 	req.blk = blocknum;
 	req.page = (const uint8 *) buffer;
@@ -318,6 +320,7 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		return;
 	}
 	before_request();
+	ws_add(rnode, forknum, blocknum);
 	readahead_note_read(reln, forknum, blocknum);
 	if (fc_read(rnode, forknum, blocknum, buffer))
 		return;

@@ -41,6 +41,7 @@
 #include "supervisor.h"
 #include "tablepatch.h"
 #include "unlogged.h"
+#include "wset.h"
 
 PG_MODULE_MAGIC;
 
@@ -162,7 +163,8 @@ strata_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(add_size(stats_shmem_size(), fc_shmem_size()),
+	RequestAddinShmemSpace(add_size(add_size(add_size(stats_shmem_size(), fc_shmem_size()),
+											 ws_shmem_size()),
 									add_size(relsize_shmem_size(), lwlsn_shmem_size())));
 	RequestNamedLWLockTranche("strata", STRATA_NLOCKS);
 	fc_shmem_request();
@@ -177,6 +179,7 @@ strata_shmem_startup(void)
 	stats_shmem_init();
 	relsize_shmem_init();
 	lwlsn_shmem_init();
+	ws_shmem_init();
 	/* in the postmaster: also empties the cache file (a crash-restart too) */
 	fc_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);

@@ -33,3 +33,15 @@ AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE VIEW strata_file_cache AS SELECT * FROM strata_file_cache();
 REVOKE ALL ON FUNCTION strata_file_cache() FROM PUBLIC;
+
+-- Working-set estimate (HyperLogLog over the pages that reached the storage
+-- manager): distinct pages in the last N seconds, or since the last reset.
+CREATE FUNCTION approximate_working_set_size_seconds(seconds integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'strata_working_set_seconds' LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION approximate_working_set_size(reset boolean)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'strata_working_set' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+REVOKE ALL ON FUNCTION approximate_working_set_size(boolean) FROM PUBLIC;
