@@ -4,15 +4,24 @@
 #
 #   bench/pgbench-compare.sh [scale ...]      (default: 10 100)
 #
-# Environment: DURATION (seconds per run, default 30), CLIENTS (default 4),
-# SHARED_BUFFERS (default 128MB), BENCH_DIR (default /tmp/strata-bench).
-# As root the servers run as "postgres".  Needs `make install` first.
+# Environment: DURATION (seconds per run, default 30), CLIENTS (one or more
+# client counts, default 4), MODES (pgbench built-in scripts, default
+# "S N"), SHARED_BUFFERS (default 128MB), FILE_CACHE (one or more
+# strata.file_cache_size values to run strata with, default "1GB"; 0 is
+# without the cache), WARMUP (seconds of pgbench -S on both servers after
+# each (re)start, default 10), BENCH_DIR (default /tmp/strata-bench),
+# PG_CONFIG (a private installation's pg_config).
+# As root the servers run as "postgres".  Needs `make install` (or
+# tools/private-install.sh and PG_CONFIG) first.
 set -euo pipefail
 
 scales=("$@")
 [ ${#scales[@]} -gt 0 ] || scales=(10 100)
 duration=${DURATION:-30}
-clients=${CLIENTS:-4}
+read -r -a client_counts <<<"${CLIENTS:-4}"
+read -r -a modes <<<"${MODES:-S N}"
+read -r -a caches <<<"${FILE_CACHE:-1GB}"
+warmup=${WARMUP:-10}
 sb=${SHARED_BUFFERS:-128MB}
 dir=${BENCH_DIR:-/tmp/strata-bench}
 bindir=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
@@ -50,12 +59,30 @@ CONF
 	"${as_user[@]}" "$bindir/pg_ctl" -D "$dir/$kind" -l "$dir/$kind.log" -w start >/dev/null
 }
 
+# tps PORT CLIENTS SECONDS [pgbench options]
 tps() {
-	local port=$1
-	shift
+	local port=$1 clients=$2 secs=$3
+	shift 3
 	"${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "$port" -U postgres -n \
-		-c "$clients" -j "$clients" -T "$duration" "$@" postgres 2>/dev/null |
+		-c "$clients" -j "$clients" -T "$secs" "$@" postgres 2>/dev/null |
 		sed -nE 's/^tps = ([0-9.]+).*/\1/p'
+}
+
+# Restart the strata compute with strata.file_cache_size (and its limit) = $1.
+strata_cache() {
+	local size=$1
+	"${as_user[@]}" "$bindir/pg_ctl" -D "$dir/strata" -m fast -w stop >/dev/null
+	sed -i '/^strata.file_cache_size/d' "$dir/strata/postgresql.conf"
+	printf 'strata.file_cache_size = %s\nstrata.file_cache_size_limit = %s\n' "$size" "$size" \
+		>>"$dir/strata/postgresql.conf"
+	"${as_user[@]}" "$bindir/pg_ctl" -D "$dir/strata" -l "$dir/strata.log" -w start >/dev/null
+}
+
+# The strata compute's file cache hit ratio since its start.
+hit_ratio() {
+	"${as_user[@]}" "$bindir/psql" -h "$dir" -p 5532 -U postgres -XAtq -d postgres -c \
+		"SELECT CASE WHEN hits + misses > 0 THEN round(hits::numeric / (hits + misses), 3) ELSE 0 END FROM strata_file_cache" \
+		2>/dev/null || echo n/a
 }
 
 rm -rf "$dir"
@@ -64,16 +91,27 @@ chown "$owner": "$dir"
 setup vanilla 5531
 setup strata 5532
 
-printf '%-6s %-4s %12s %12s %8s\n' scale mode vanilla_tps strata_tps ratio
+printf '%-6s %-6s %-7s %-4s %12s %12s %8s %9s\n' scale cache clients mode vanilla_tps strata_tps ratio hit_ratio
 for s in "${scales[@]}"; do
 	for port in 5531 5532; do
 		"${as_user[@]}" "$bindir/pgbench" -h "$dir" -p "$port" -U postgres -i -q -s "$s" postgres >/dev/null 2>&1
 	done
-	for mode in S N; do
-		v=$(tps 5531 "-$mode")
-		t=$(tps 5532 "-$mode")
-		r=$(awk -v a="$t" -v b="$v" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')
-		printf '%-6s %-4s %12s %12s %8s\n' "$s" "-$mode" "$v" "$t" "$r"
+	"${as_user[@]}" "$bindir/psql" -h "$dir" -p 5532 -U postgres -XAtq -d postgres \
+		-c 'CREATE EXTENSION IF NOT EXISTS strata' >/dev/null
+	for cache in "${caches[@]}"; do
+		strata_cache "$cache"
+		# both sides warm: vanilla's OS page cache, strata's file cache
+		for port in 5531 5532; do
+			tps "$port" "${client_counts[0]}" "$warmup" -S >/dev/null
+		done
+		for c in "${client_counts[@]}"; do
+			for mode in "${modes[@]}"; do
+				v=$(tps 5531 "$c" "$duration" "-$mode")
+				t=$(tps 5532 "$c" "$duration" "-$mode")
+				r=$(awk -v a="$t" -v b="$v" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')
+				printf '%-6s %-6s %-7s %-4s %12s %12s %8s %9s\n' "$s" "$cache" "$c" "-$mode" "$v" "$t" "$r" "$(hit_ratio)"
+			done
+		done
 	done
 done
-echo "settings: clients=$clients duration=${duration}s shared_buffers=$sb $(nproc) cores"
+echo "settings: duration=${duration}s warmup=${warmup}s shared_buffers=$sb $(nproc) cores"

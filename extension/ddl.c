@@ -24,6 +24,7 @@
 #include "ddl.h"
 #include "durability.h"
 #include "errmap.h"
+#include "filecache.h"
 #include "relsize.h"
 #include "ring.h"
 #include "smgr.h"
@@ -44,6 +45,7 @@ send_dropdb(Oid dbid)
 	ring_call(&req, &res);
 	strata_count(SC_DROPDB, 1);
 	relsize_forget_db(dbid);
+	fc_forget_db(dbid);
 	if (res.error)
 		errmap_report(&res, psprintf("drop database %u in stratad", dbid));
 	durability_register_change();

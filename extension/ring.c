@@ -21,6 +21,7 @@
 #include "utils/timestamp.h"
 
 #include "conn.h"
+#include "filecache.h"
 #include "lsn.h"
 #include "lwlsn.h"
 #include "ring.h"
@@ -41,6 +42,7 @@ typedef struct Slot
 	struct proto_req req;
 	RelFileNode rnode;			/* GETPAGE: the block, for lookups */
 	ForkNumber	fork;
+	uint64		fc_ticket;		/* GETPAGE: file cache ticket when queued */
 	ring_result res;			/* errmsg points to errbuf */
 	char		errbuf[256];
 	char	   *page;			/* GETPAGE: BLCKSZ bytes, allocated once */
@@ -220,6 +222,9 @@ store_response(Slot *s, const struct proto_resp *r)
 		if (s->page == NULL)
 			s->page = MemoryContextAlloc(TopMemoryContext, BLCKSZ);
 		memcpy(s->page, r->page, BLCKSZ);
+		/* every answer, prefetched or waited for; FC2 refuses stale ones */
+		if (s->req.tag == PROTO_GETPAGE)
+			fc_store(s->rnode, s->fork, s->req.blk, s->page, s->req.nms, s->fc_ticket);
 	}
 }
 
@@ -392,6 +397,7 @@ queue_getpage(RelFileNode rnode, ForkNumber fork, BlockNumber blk)
 	s->req.tag = PROTO_GETPAGE;
 	s->req.rel = ring_rel(rnode, fork);
 	s->req.blk = blk;
+	s->fc_ticket = fc_ticket();
 	s->req.nms = lwlsn_get(rnode, fork, blk);
 	/* phase 1 reads the latest version: the request LSN is "latest" */
 	s->req.request_lsn = LSN_MAX;

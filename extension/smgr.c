@@ -36,6 +36,7 @@
 
 #include "durability.h"
 #include "errmap.h"
+#include "filecache.h"
 #include "key.h"
 #include "lsn.h"
 #include "lwlsn.h"
@@ -47,6 +48,7 @@
 #include "stats.h"
 #include "tablepatch.h"
 #include "unlogged.h"
+#include "wset.h"
 
 XLogRecPtr
 smgr_change_lsn(void)
@@ -205,6 +207,7 @@ strata_unlink(RelFileNodeBackend rnode, ForkNumber forknum, bool isRedo)
 	strata_count(SC_UNLINK, 1);
 	relsize_forget_rel(rnode.node);
 	ring_forget_rel(rnode.node);
+	fc_forget_rel(rnode.node, forknum, 0);
 	if (res.error)
 	{
 		/* like md's unlink failures: the relation is gone for PostgreSQL */
@@ -229,6 +232,7 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 	ring_result res;
 
 	before_request();
+	ws_add(rnode, forknum, blocknum);
 	init_req(&req, tag, rnode, forknum);
 	req.blk = blocknum;
 	req.page = (const uint8 *) buffer;
@@ -254,6 +258,8 @@ send_page(uint8 tag, SMgrRelation reln, ForkNumber forknum,
 								  tag == PROTO_WRITE ? "write" : "extend",
 								  blocknum, fork_path(rnode, forknum)));
 	lwlsn_advance(rnode, forknum, blocknum, res.stored_lsn);
+	/* FC1: after the last-written LSN, so a racing store sees one or the other */
+	fc_write(rnode, forknum, blocknum, buffer);
 	pg_atomic_fetch_add_u64(&strata_shared->write_gen, 1);
 	durability_register_write(rnode, forknum, skipFsync);
 	return res.stored_lsn;
@@ -289,6 +295,12 @@ strata_prefetch(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum)
 	if (SmgrIsTemp(reln))
 		return mdprefetch(reln, forknum, blocknum);
 	before_request();
+	/*
+	 * A cached block needs no prefetch.  Still report it as initiated: the
+	 * recovery prefetcher treats false as a missing block (ERROR).
+	 */
+	if (fc_contains(reln->smgr_rnode.node, forknum, blocknum))
+		return true;
 	ring_prefetch(reln->smgr_rnode.node, forknum, blocknum);
 	return true;
 }
@@ -308,7 +320,11 @@ strata_read(SMgrRelation reln, ForkNumber forknum, BlockNumber blocknum,
 		return;
 	}
 	before_request();
+	ws_add(rnode, forknum, blocknum);
 	readahead_note_read(reln, forknum, blocknum);
+	if (fc_read(rnode, forknum, blocknum, buffer))
+		return;
+	/* the ring stores stratad's answer in the file cache (ring.c) */
 	if (ring_read(rnode, forknum, blocknum, buffer, &res))
 		return;
 
@@ -390,6 +406,8 @@ truncate_fork(SMgrRelation reln, ForkNumber forknum, BlockNumber nblocks)
 	ring_call(&req, &res);
 	strata_count(SC_TRUNCATE, 1);
 	ring_forget_rel(rnode);
+	/* after the answer: a GETPAGE queued from now on sees the truncation */
+	fc_forget_rel(rnode, forknum, nblocks);
 	if (res.error)
 	{
 		/* md tolerates a too-short file in recovery */

@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 
 #include "conn.h"
+#include "filecache.h"
 #include "ring.h"
 #include "stats.h"
 #include "strata.h"
@@ -48,6 +49,15 @@ static const char *const counter_names[SC_NCOUNTERS] = {
 	[SC_ERRORS] = "errors",
 	[SC_CHECKPOINT_SYNCS] = "checkpoint_syncs",
 	[SC_COMMIT_SYNCS] = "commit_syncs",
+	[SC_FC_HITS] = "file_cache_hits",
+	[SC_FC_MISSES] = "file_cache_misses",
+	[SC_FC_WRITES] = "file_cache_writes",
+	[SC_FC_STORES] = "file_cache_stores",
+	[SC_FC_STALE_SKIPS] = "file_cache_stale_skips",
+	[SC_FC_EVICTIONS] = "file_cache_evictions",
+	[SC_FC_INVALIDATIONS] = "file_cache_invalidations",
+	[SC_FC_CORRUPT] = "file_cache_corrupt_pages",
+	[SC_FC_IO_ERRORS] = "file_cache_io_errors",
 };
 
 const char *
@@ -85,7 +95,21 @@ stats_shmem_init(void)
 PG_FUNCTION_INFO_V1(strata_stats);
 PG_FUNCTION_INFO_V1(strata_status);
 
-/* One row per counter, cluster-wide since the server started. */
+static void
+put_row(ReturnSetInfo *rsinfo, const char *name, uint64 value)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int64GetDatum((int64) value);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * One row per counter, cluster-wide since the server started, then the
+ * gauges (current values).
+ */
 Datum
 strata_stats(PG_FUNCTION_ARGS)
 {
@@ -93,14 +117,9 @@ strata_stats(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < SC_NCOUNTERS; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
-
-		values[0] = CStringGetTextDatum(counter_names[i]);
-		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&strata_shared->counters[i]));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+		put_row(rsinfo, counter_names[i], pg_atomic_read_u64(&strata_shared->counters[i]));
+	put_row(rsinfo, "file_cache_used_bytes", fc_used_bytes());
+	put_row(rsinfo, "file_cache_limit_bytes", fc_limit_bytes());
 	return (Datum) 0;
 }
 

@@ -51,6 +51,15 @@ typedef enum strata_counter
 	SC_ERRORS,					/* error responses from stratad */
 	SC_CHECKPOINT_SYNCS,
 	SC_COMMIT_SYNCS,
+	SC_FC_HITS,					/* file cache: reads served from it */
+	SC_FC_MISSES,				/* reads it could not serve */
+	SC_FC_WRITES,				/* acknowledged writes copied into it */
+	SC_FC_STORES,				/* pages from stratad stored in it */
+	SC_FC_STALE_SKIPS,			/* answers not stored: a change raced them */
+	SC_FC_EVICTIONS,			/* chunks evicted (clock sweep or shrink) */
+	SC_FC_INVALIDATIONS,		/* chunks dropped or cut by DDL */
+	SC_FC_CORRUPT,				/* damaged cached pages dropped */
+	SC_FC_IO_ERRORS,			/* failed reads or writes of the cache file */
 	SC_NCOUNTERS
 } strata_counter;
 

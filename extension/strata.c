@@ -31,6 +31,7 @@
 #include "dbsize.h"
 #include "ddl.h"
 #include "durability.h"
+#include "filecache.h"
 #include "lwlsn.h"
 #include "relsize.h"
 #include "smgr.h"
@@ -41,6 +42,7 @@
 #include "tablepatch.h"
 #include "unlogged.h"
 #include "walservice.h"
+#include "wset.h"
 
 PG_MODULE_MAGIC;
 
@@ -144,6 +146,7 @@ define_gucs(void)
 							"Bounds the WAL the slot holds back when stratad is down or behind; an explicit max_slot_wal_keep_size wins.",
 							&strata_wal_keep_size_mb, 1024, 0, INT_MAX,
 							PGC_POSTMASTER, GUC_UNIT_MB, NULL, NULL, NULL);
+	fc_define_gucs();
 	MarkGUCPrefixReserved("strata");
 	conn_check_settings();
 }
@@ -179,9 +182,11 @@ strata_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(stats_shmem_size(),
+	RequestAddinShmemSpace(add_size(add_size(add_size(stats_shmem_size(), fc_shmem_size()),
+											 ws_shmem_size()),
 									add_size(relsize_shmem_size(), lwlsn_shmem_size())));
 	RequestNamedLWLockTranche("strata", STRATA_NLOCKS);
+	fc_shmem_request();
 }
 
 static void
@@ -193,6 +198,9 @@ strata_shmem_startup(void)
 	stats_shmem_init();
 	relsize_shmem_init();
 	lwlsn_shmem_init();
+	ws_shmem_init();
+	/* in the postmaster: also empties the cache file (a crash-restart too) */
+	fc_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 	if (!IsUnderPostmaster)
 	{

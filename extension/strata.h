@@ -14,6 +14,8 @@
  *	readahead	sequential-read detection feeding the ring
  *	relsize		shared relation size cache
  *	lwlsn		shared last-written LSN cache
+ *	filecache	the local file cache between shared buffers and stratad
+ *	wset		the working-set estimate (HyperLogLog) for sizing it
  *	durability	checkpoint and commit-time SYNC, the sync handler
  *	supervisor	the bgworker that runs the embedded stratad
  *	dbsize		pg_relation_size() and friends on strata

@@ -19,6 +19,7 @@
 
 #include "durability.h"
 #include "errmap.h"
+#include "filecache.h"
 #include "relsize.h"
 #include "ring.h"
 #include "stats.h"
@@ -77,6 +78,8 @@ unlogged_maybe_reset(void)
 			errmap_report(&res, "reset unlogged relations");
 		}
 		relsize_forget_all();
+		/* stratad rewrote pages the cache may hold */
+		fc_forget_all();
 		durability_register_change();
 		pg_atomic_write_u32(&strata_shared->need_unlogged_reset, 0);
 		ereport(LOG,

@@ -11,7 +11,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use StrataTest;
 
-my $node = strata_node('main');
+# No local file cache: the scans below measure the page service, and a
+# cache would serve them (t is written through it and fits in it).
+my $node = strata_node('main', extra_conf => 'strata.file_cache_size = 0');
 $node->start;
 $node->safe_psql('postgres',
 	"CREATE TABLE t AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 60000) g");

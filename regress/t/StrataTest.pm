@@ -43,6 +43,8 @@ shared_buffers = 1MB
 strata.stratad_http_port = 0
 strata.stratad_path = '$stratad'
 max_prepared_transactions = 5
+strata.file_cache_size = 16MB
+strata.file_cache_size_limit = 16MB
 $extra
 CONF
 	return $node;
